@@ -1,0 +1,173 @@
+"""The Optimizer base: an update rule on one flat parameter vector and its blocks.
+
+Optimizers see only :class:`~tinygrad_ngd.flat.FlatParameters` (``params.data``,
+``params.grad``, ``params.blocks``) and, when a method needs a second gradient or an HVP,
+a closure.  Every update is done in place on ``params.data`` so the layers, whose
+parameters are views into it, see the new values.
+
+A subclass implements ``_update(g)`` where ``g`` is the flat gradient (a backend array),
+keeps its per-coordinate state as named flat arrays in ``self.state`` (so
+``state_dict`` needs no per-class code) and lists its hyper-parameters in
+``self.hyper`` (PyTorch's names; the docstring maps each to the notes' symbol).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend as B
+from ..flat import FlatParameters
+from ..tensor import enable_grad
+
+
+def check_nonnegative(name: str, value) -> None:
+    """ValueError naming the argument unless value >= 0 (scalar or per-block sequence)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"invalid {name}: {value!r} (expected a finite number >= 0)")
+
+
+def check_positive(name: str, value) -> None:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"invalid {name}: {value!r} (expected a finite number > 0)")
+
+
+def check_eps(name: str, eps, dtype) -> None:
+    """ε must be > 0 and must not round to 0 in the parameter dtype."""
+    check_positive(name, eps)
+    if B.xp().asarray(eps, dtype=dtype) == 0:
+        raise ValueError(f"invalid {name}: {eps!r} rounds to 0 in {dtype}")
+
+
+class Optimizer:
+    """Base of every optimizer: ``step(grad=None, closure=None)``, ``zero_grad()``,
+    ``state_dict()`` / ``load_state_dict()``.
+
+    ``lr`` may be a scalar or one value per block (``len(params.blocks)`` values).
+    A non-finite gradient raises FloatingPointError naming the step and the block,
+    unless ``skip_nonfinite=True`` (then the step is skipped and counted in
+    ``self.skipped_steps``).
+    """
+
+    def __init__(self, params: FlatParameters, lr, skip_nonfinite: bool = False, **hyper):
+        if not isinstance(params, FlatParameters):
+            raise TypeError(f"{type(self).__name__}: params must be a FlatParameters, "
+                            f"got {type(params).__name__}")
+        self.params = params
+        self._check_lr(lr)
+        self.hyper = {"lr": lr, **hyper}
+        self.state = {}          # name -> flat backend array (per-coordinate state)
+        self.scalars = {}        # name -> Python number (per-optimizer scalar state)
+        self.step_count = 0
+        self.skip_nonfinite = bool(skip_nonfinite)
+        self.skipped_steps = 0
+
+    # ------------------------------------------------------------ hyper-parameters
+    def _check_lr(self, lr):
+        if isinstance(lr, (list, tuple)):
+            if len(lr) != len(self.params.blocks):
+                raise ValueError(f"invalid lr: {len(lr)} values for {len(self.params.blocks)} blocks")
+        check_nonnegative("lr", lr)
+
+    @property
+    def lr(self):
+        return self.hyper["lr"]
+
+    @lr.setter
+    def lr(self, value):
+        self._check_lr(value)
+        self.hyper["lr"] = value
+
+    def lr_vector(self):
+        """The learning rate as a scalar, or a flat array with each block's rate repeated."""
+        lr = self.hyper["lr"]
+        if not isinstance(lr, (list, tuple)):
+            return lr
+        return self.per_block(lr)
+
+    def per_block(self, values):
+        """A flat array holding ``values[b]`` on every coordinate of block b."""
+        xp = B.array_module(self.params.data)
+        out = xp.empty_like(self.params.data)
+        for v, blk in zip(values, self.params.blocks):
+            out[blk.slice] = v
+        return out
+
+    # ------------------------------------------------------------ state helpers
+    def zeros_state(self, name: str, fill: float = 0.0):
+        """Get (creating on first use) a flat state array the size of the parameters."""
+        if name not in self.state:
+            xp = B.array_module(self.params.data)
+            self.state[name] = xp.full_like(self.params.data, fill)
+        return self.state[name]
+
+    # ------------------------------------------------------------ the step
+    def zero_grad(self) -> None:
+        self.params.zero_grad()
+
+    def step(self, grad=None, closure=None):
+        """One update.  ``grad``: a flat gradient (default ``params.grad``); ``closure``:
+        a callable that re-evaluates the loss (and fills ``params.grad`` by backward);
+        its return value is returned."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        g = self.params.grad if grad is None else self._as_grad(grad)
+        if not self._check_finite(g):
+            self.skipped_steps += 1
+            return loss
+        self._update(g)
+        self.step_count += 1
+        return loss
+
+    def _as_grad(self, grad):
+        data = getattr(grad, "data", grad) if not B.is_backend_array(grad) else grad
+        if getattr(data, "shape", None) != (self.params.numel,):
+            raise ValueError(f"{type(self).__name__}.step: grad has shape {getattr(data, 'shape', None)}, "
+                             f"expected ({self.params.numel},) (the parameter count)")
+        return data
+
+    def _check_finite(self, g) -> bool:
+        xp = B.array_module(g)
+        if bool(xp.isfinite(g).all()):
+            return True
+        if self.skip_nonfinite:
+            return False
+        bad = [b.name for b in self.params.blocks if not bool(xp.isfinite(g[b.slice]).all())]
+        raise FloatingPointError(f"{type(self).__name__}: non-finite gradient at step "
+                                 f"{self.step_count + 1} in block(s) {bad}; pass "
+                                 f"skip_nonfinite=True to skip such steps")
+
+    def _update(self, g) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """Hyper-parameters, step counters and state arrays (copies) in one dict."""
+        return {"hyper": dict(self.hyper), "step_count": self.step_count,
+                "skipped_steps": self.skipped_steps, "scalars": dict(self.scalars),
+                "state": {k: v.copy() for k, v in self.state.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned; shapes are checked before anything changes."""
+        for key in ("hyper", "step_count", "state"):
+            if key not in state:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: missing key {key!r}")
+        bad = [f"{k}: shape {getattr(v, 'shape', None)}" for k, v in state["state"].items()
+               if getattr(v, "shape", None) != self.params.data.shape]
+        if bad:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: state arrays must have shape "
+                             f"{self.params.data.shape}; got {bad}")
+        self.hyper = dict(state["hyper"])
+        self.step_count = int(state["step_count"])
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.scalars = dict(state.get("scalars", {}))
+        self.state = {k: B.asarray(v).astype(self.params.dtype, copy=True) for k, v in state["state"].items()}
+
+    def __repr__(self):
+        hyper = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
+        return f"{type(self).__name__}({hyper})"

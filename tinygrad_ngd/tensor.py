@@ -1,0 +1,398 @@
+"""Tensor, the graph, backward and grad().
+
+One :class:`Function` base: ``forward`` works on backend arrays, ``backward`` is written
+with Tensor operations, so running it with graph recording on builds a graph of the
+gradient itself (double backward, as in DeZero and Chainer).  Under a plain
+``backward()`` recording is off and the backward rules cost only thin wrappers.
+
+Functions are processed in generation order (a node's generation is one more than its
+newest input's), so every gradient is complete before it is propagated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import weakref
+
+from . import backend as B
+
+
+class _GradMode:
+    enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context in which operations record no graph (inference, optimizer updates)."""
+    old = _GradMode.enabled
+    _GradMode.enabled = False
+    try:
+        yield
+    finally:
+        _GradMode.enabled = old
+
+
+@contextlib.contextmanager
+def enable_grad():
+    old = _GradMode.enabled
+    _GradMode.enabled = True
+    try:
+        yield
+    finally:
+        _GradMode.enabled = old
+
+
+def is_grad_enabled() -> bool:
+    return _GradMode.enabled
+
+
+@contextlib.contextmanager
+def _grad_mode(flag: bool):
+    old = _GradMode.enabled
+    _GradMode.enabled = flag
+    try:
+        yield
+    finally:
+        _GradMode.enabled = old
+
+
+def _is_float_dtype(dtype) -> bool:
+    return getattr(dtype, "kind", "") in "fc"
+
+
+class Tensor:
+    """An array on the active backend plus, when it requires grad, its place in the graph.
+
+    ``Tensor(data, requires_grad=False)`` — ``data`` may be a backend array (kept, not
+    copied), a NumPy array (moved explicitly on the CuPy backend), a list or a scalar
+    (Python floats take the default dtype, see :func:`tinygrad_ngd.set_default_dtype`).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "creator", "generation", "name",
+                 "_grad_buffer", "_pass_grad", "_retains_grad", "__weakref__")
+    __array_priority__ = 1000  # numpy scalars on the left defer to Tensor's operators
+
+    def __init__(self, data, requires_grad=False, name=None):
+        if isinstance(data, Tensor):
+            raise TypeError("Tensor(data): data is already a Tensor; use .detach() or .data")
+        if not B.is_backend_array(data):
+            data = _to_backend_array(data)
+        self.data = data
+        self.grad = None
+        self.creator = None
+        self.generation = 0
+        self.name = name
+        self._grad_buffer = None
+        self._pass_grad = None
+        self._retains_grad = False
+        if requires_grad and not _is_float_dtype(data.dtype):
+            raise TypeError(f"requires_grad=True needs a floating dtype, got {data.dtype}")
+        self.requires_grad = bool(requires_grad)
+
+    # ------------------------------------------------------------ array-like properties
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        rg = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({self.data!r}{rg})"
+
+    def numpy(self):
+        """Explicit copy to a host NumPy array (no-op view on the NumPy backend)."""
+        return B.to_numpy(self.data)
+
+    def item(self) -> float:
+        """Explicit transfer of a one-element tensor to a Python float."""
+        if self.data.size != 1:
+            raise ValueError(f"item(): tensor has {self.data.size} elements, expected 1")
+        return B.item(self.data)
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing this one's data, cut from the graph."""
+        return Tensor(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.creator is None
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after ``backward``."""
+        self._retains_grad = True
+
+    def requires_grad_(self, flag=True) -> "Tensor":
+        if flag and not _is_float_dtype(self.data.dtype):
+            raise TypeError(f"requires_grad=True needs a floating dtype, got {self.data.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        ``grad`` is the upstream gradient (required unless self has one element);
+        ``create_graph=True`` records the backward pass so the gradients can be
+        differentiated again; ``retain_graph`` defaults to ``create_graph``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward(): tensor does not require grad and has no graph")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward(): grad can be implicitly created only for a scalar "
+                                   f"output, but the tensor has shape {self.shape}; pass grad=")
+            grad = Tensor(B.array_module(self.data).ones_like(self.data))
+        grad = _as_grad_tensor(grad, self, "grad")
+        if retain_graph is None:
+            retain_graph = create_graph
+        _run_backward([self], [grad], create_graph, retain_graph, targets=None)
+
+
+def _to_backend_array(data):
+    arr = B.asarray(data)
+    if not B.is_backend_array(arr):  # numpy scalar types
+        arr = B.xp().asarray(arr)
+    if arr.dtype.kind == "f" and not B.is_backend_array(data) and not hasattr(data, "dtype"):
+        arr = arr.astype(B.get_default_dtype())  # Python floats / lists take the default dtype
+    return arr
+
+
+def _as_grad_tensor(g, like: Tensor, what: str) -> Tensor:
+    if not isinstance(g, Tensor):
+        g = Tensor(B.asarray(g, dtype=like.dtype))
+    if g.shape != like.shape:
+        raise ValueError(f"{what}: upstream gradient has shape {g.shape}, expected {like.shape}")
+    return g
+
+
+class Function:
+    """One differentiable primitive.
+
+    Subclasses implement ``forward(*arrays) -> array | tuple`` and
+    ``backward(*grad_tensors) -> Tensor | tuple`` (one gradient per input; None where
+    ``self.needs_grad[i]`` is False or the input has no gradient).  ``backward`` must use
+    Tensor operations so it is differentiable again; a primitive whose backward works on
+    raw arrays sets ``differentiable_backward = False`` and then asking for a graph of
+    its backward (create_graph=True) raises instead of returning a wrong second derivative.
+    """
+
+    differentiable_backward = True
+    inputs = None
+
+    def __call__(self, *inputs):
+        ys = self.forward(*[x.data for x in inputs])
+        multi = isinstance(ys, tuple)
+        if not multi:
+            ys = (ys,)
+        outputs = [Tensor(y if B.is_backend_array(y) else B.array_module(y).asarray(y)) for y in ys]
+        if _GradMode.enabled:
+            needs = tuple(x.requires_grad for x in inputs)
+            if True in needs:
+                self.needs_grad = needs
+                self.inputs = inputs
+                gen = max(x.generation for x in inputs)
+                self.generation = gen
+                self.outputs = [weakref.ref(o) for o in outputs]
+                self.out_meta = [(o.shape, o.dtype) for o in outputs]
+                for o in outputs:
+                    if _is_float_dtype(o.dtype):
+                        o.requires_grad = True
+                        o.creator = self
+                        o.generation = gen + 1
+        return tuple(outputs) if multi else outputs[0]
+
+    def output(self, i=0) -> Tensor:
+        """The i-th output tensor (for backward rules that reuse the forward's result)."""
+        out = self.outputs[i]()
+        if out is None:  # pragma: no cover - outputs in use are alive
+            raise RuntimeError(f"{type(self).__name__}: output {i} was freed before backward")
+        return out
+
+    def forward(self, *xs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, *gys):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+_FREED_MSG = ("Trying to backward through the graph a second time (its saved tensors were "
+              "freed by the first backward); pass retain_graph=True to the first backward/grad "
+              "call if you need to do this")
+
+
+def _run_backward(roots, root_grads, create_graph, retain_graph, targets):
+    """Propagate gradients from ``roots``; return the gradients of ``targets`` (for grad())
+    or, with targets=None, accumulate into leaves' ``.grad``."""
+    from .functional import copy as _copy  # late import: functional builds on tensor
+
+    touched = []
+    heap = []
+    seen = set()
+    counter = 0
+
+    def push(f):
+        nonlocal counter
+        if id(f) not in seen:
+            seen.add(id(f))
+            counter += 1
+            heapq.heappush(heap, (-f.generation, counter, f))
+
+    for r, g in zip(roots, root_grads):
+        if r._pass_grad is None:
+            r._pass_grad = g
+            touched.append(r)
+        else:
+            with _grad_mode(create_graph):
+                r._pass_grad = r._pass_grad + g
+        if r.creator is not None:
+            push(r.creator)
+
+    old_mode = _GradMode.enabled
+    _GradMode.enabled = create_graph  # the backward rules record a graph only if asked
+    try:
+        while heap:
+            f = heapq.heappop(heap)[2]
+            if f.inputs is None:
+                raise RuntimeError(_FREED_MSG)
+            gys = []
+            for ref, (shape, dtype) in zip(f.outputs, f.out_meta):
+                o = ref()
+                g = None if o is None else o._pass_grad
+                gys.append(g)
+            if all(g is None for g in gys):
+                continue
+            if create_graph and not f.differentiable_backward:
+                raise RuntimeError(f"{type(f).__name__} has no differentiable backward: its second "
+                                   f"derivative is not available (create_graph=True)")
+            for i, g in enumerate(gys):
+                if g is None:
+                    shape, dtype = f.out_meta[i]
+                    gys[i] = Tensor(B.array_module(f.inputs[0].data).zeros(shape, dtype=dtype))
+            gxs = f.backward(*gys)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            for x, gx, need in zip(f.inputs, gxs, f.needs_grad):
+                if not need or gx is None:
+                    continue
+                if gx.shape != x.shape:  # a wrong rule must not pass silently
+                    raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape "
+                                       f"{gx.shape} for an input of shape {x.shape}")
+                if x._pass_grad is None:
+                    x._pass_grad = gx
+                    touched.append(x)
+                else:
+                    x._pass_grad = x._pass_grad + gx
+                if x.creator is not None:
+                    push(x.creator)
+            if not retain_graph:
+                f.inputs = None
+        if targets is not None:
+            return [t._pass_grad for t in targets]
+        _accumulate_leaf_grads(touched, root_grads, create_graph, _copy)
+        return None
+    finally:
+        _GradMode.enabled = old_mode
+        for t in touched:
+            t._pass_grad = None
+
+
+def _owns_memory(g: Tensor, assigned: set) -> bool:
+    return id(g) not in assigned and g.data.base is None
+
+
+def _accumulate_leaf_grads(touched, root_grads, create_graph, copy):
+    """Write the pass's gradients into ``.grad`` of leaves (and retain_grad tensors).
+
+    A gradient object handed to one leaf is never handed to another, and a gradient that
+    is a view of another array is copied, so no two leaves share memory (an in-place
+    update of one ``.grad`` can never change another's).  Leaves backed by a flat buffer
+    (FlatParameters) add into their slice of the flat gradient instead.
+    """
+    assigned = {id(g) for g in root_grads}
+    for t in touched:
+        if not (t.creator is None and t.requires_grad) and not t._retains_grad:
+            continue
+        g = t._pass_grad
+        if t._grad_buffer is not None and not create_graph:
+            buf = t._grad_buffer
+            buf += g.data
+            if t.grad is None or t.grad.data is not buf:
+                t.grad = Tensor(buf)
+            continue
+        if t.grad is None:
+            if not _owns_memory(g, assigned):
+                g = copy(g) if create_graph else Tensor(g.data.copy())
+            t.grad = g
+        else:
+            t.grad = t.grad + g  # a new tensor: the old .grad object is not written into
+        assigned.add(id(t.grad))
+        if t._grad_buffer is not None:  # create_graph: keep the flat buffer in step too
+            t._grad_buffer += g.data
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None,
+         allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs`` as a tuple of Tensors.
+
+    Leaves' ``.grad`` are left untouched.  With ``create_graph=True`` the result is part of
+    the graph and can be differentiated again (Hessian-vector products are grad of grad).
+    An input that the outputs do not depend on raises unless ``allow_unused`` (then None).
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single_input = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_input else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad(): {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    seeds = []
+    for i, (o, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(o, Tensor) or not o.requires_grad:
+            raise RuntimeError(f"grad(): output {i} does not require grad and has no graph")
+        if g is None:
+            if o.data.size != 1:
+                raise RuntimeError(f"grad(): grad_outputs[{i}] is needed for output {i} of shape "
+                                   f"{o.shape} (only scalar outputs get an implicit 1)")
+            g = Tensor(B.array_module(o.data).ones_like(o.data))
+        seeds.append(_as_grad_tensor(g, o, f"grad_outputs[{i}]"))
+    for j, x in enumerate(inputs):
+        if not isinstance(x, Tensor) or not x.requires_grad:
+            raise RuntimeError(f"grad(): input {j} does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    result = _run_backward(outputs, seeds, create_graph, retain_graph, targets=inputs)
+    out = []
+    for j, g in enumerate(result):
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad(): input {j} (shape {inputs[j].shape}) is not part of the "
+                               f"graph of the outputs; pass allow_unused=True to get None")
+        out.append(g)
+    # never hand out one object (or memory) twice
+    from .functional import copy as _copy
+    assigned = {id(s) for s in seeds}
+    for j, g in enumerate(out):
+        if g is None:
+            continue
+        if not _owns_memory(g, assigned):
+            out[j] = _copy(g) if create_graph else Tensor(g.data.copy())
+        assigned.add(id(out[j]))
+    return tuple(out)
