@@ -76,10 +76,10 @@ def array_module(*arrays):
     """
     kind = None
     for a in arrays:
-        if isinstance(a, np.ndarray) or isinstance(a, np.generic):
-            k = "numpy"
-        elif _cupy is not None and isinstance(a, _cupy.ndarray):
+        if _cupy is not None and isinstance(a, _cupy.ndarray):
             k = "cupy"
+        elif isinstance(a, (np.ndarray, np.generic)):
+            k = "numpy"
         else:
             continue
         if kind is None:
