@@ -184,6 +184,20 @@ def sliding_window_view(a, window_shape, axis):
     return mod.lib.stride_tricks.sliding_window_view(a, window_shape, axis=axis)  # pragma: no cover
 
 
+# ---------------------------------------------------------------- host files (checkpoints)
+def save_npz(file, arrays: dict) -> None:
+    """Write host copies of ``arrays`` (name -> array or scalar) to an open binary file
+    as an uncompressed .npz (explicit device -> host copies via :func:`to_numpy`)."""
+    np.savez(file, **{k: to_numpy(v) for k, v in arrays.items()})
+
+
+def load_npz(path) -> dict:
+    """Read every array of an .npz eagerly into host arrays; ``allow_pickle=False`` so a
+    file can never run code.  Errors of a damaged file surface here, not later."""
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
 def _init_from_env() -> None:
     name = os.environ.get("TINYGRAD_NGD_BACKEND")
     if name:
