@@ -1,0 +1,158 @@
+"""Hessian-vector products by grad-of-grad (Pearlmutter's trick through double backward).
+
+For a scalar loss L(θ) with gradient g(θ) = ∇L, the product with the Hessian is the
+gradient of a scalar:  H v = ∇_θ ⟨g(θ), v⟩  (v held constant).  So one forward pass, one
+backward pass that records its own graph (create_graph=True) and one backward pass
+through that graph give H v exactly, at about the cost of two gradients — never the
+n×n matrix.  Note 002 (002_3de7ef65372a02f2.txt), "Hessian updates" / "Conjugate
+Gradient Methods", and note 004 (004_afb8093925c778b0.txt), "Ill-conditioning", ask for
+H; this module is how the project touches it.
+
+The closure contract (shared by every curvature tool and second-order optimizer):
+``loss_fn()`` takes no argument and returns the scalar loss Tensor computed from the
+model at the *current* ``params.data`` (the model's parameters are views into it, so
+writing ``params.data`` moves the model).  It must not call ``backward`` itself.
+"""
+
+from __future__ import annotations
+
+from .. import backend as B
+from ..flat import FlatParameters
+from ..tensor import Tensor, enable_grad, grad
+from .operator import LinearOperator, check_flat_vector
+
+
+def evaluate_loss(loss_fn, what: str = "loss_fn") -> Tensor:
+    """Call ``loss_fn()`` with graph recording on and check it returned a scalar loss."""
+    if not callable(loss_fn):
+        raise TypeError(f"{what} must be a callable returning the scalar loss Tensor, "
+                        f"got {type(loss_fn).__name__}")
+    with enable_grad():
+        loss = loss_fn()
+    if not isinstance(loss, Tensor):
+        raise TypeError(f"{what}() must return a Tensor (the scalar loss), got {type(loss).__name__}")
+    if loss.data.size != 1:
+        raise ValueError(f"{what}() must return a scalar loss, got a Tensor of shape {loss.shape}; "
+                         f"reduce it (e.g. .mean()) first")
+    if not loss.requires_grad:
+        raise ValueError(f"{what}() returned a loss that does not depend on the parameters "
+                         f"(no graph): was it computed under no_grad or from detached data?")
+    return loss
+
+
+def _check_params(params):
+    if not isinstance(params, FlatParameters):
+        raise TypeError(f"params must be a FlatParameters, got {type(params).__name__}")
+
+
+def _gradient_graph(loss, params):
+    """g(θ) as Tensors that are themselves differentiable (None for unused parameters)."""
+    return grad(loss, params.parameters, create_graph=True, allow_unused=True)
+
+
+def _directional(grads, params, v) -> Tensor:
+    """⟨g(θ), v⟩ as a scalar Tensor: the function whose gradient is H v."""
+    total = None
+    for g, vi in zip(grads, params.unflatten(v)):
+        if g is None:
+            continue
+        term = (g * Tensor(vi)).sum()
+        total = term if total is None else total + term
+    return total
+
+
+def _hv_from_graph(grads, params, v, retain_graph: bool):
+    dot = _directional(grads, params, v)
+    if dot is None or not dot.requires_grad:  # the gradient does not depend on θ: H = 0
+        return B.array_module(params.data).zeros_like(params.data)
+    used = [p for p, g in zip(params.parameters, grads) if g is not None]
+    hv_used = grad(dot, used, retain_graph=retain_graph, allow_unused=True)
+    hv_iter = iter(hv_used)
+    hv = [next(hv_iter) if g is not None else None for g in grads]
+    return params.flatten(hv)
+
+
+def gradient(loss_fn, params):
+    """(loss, g): the loss Tensor and its flat gradient ∇L at the current ``params.data``.
+
+    ``params.grad`` is left untouched."""
+    _check_params(params)
+    loss = evaluate_loss(loss_fn)
+    grads = grad(loss, params.parameters, allow_unused=True)
+    return loss, params.flatten(grads)
+
+
+def hvp(loss_fn, params, v):
+    """H v for the Hessian H = ∇²L(θ) of ``loss_fn`` at the current ``params.data``.
+
+    ``v``: flat backend array of length ``params.numel``; returns a flat array.  Cost: one
+    forward, one backward with create_graph=True, one backward of ⟨g, v⟩.
+    """
+    _check_params(params)
+    check_flat_vector(v, params.numel, "hvp: v")
+    loss = evaluate_loss(loss_fn)
+    grads = _gradient_graph(loss, params)
+    return _hv_from_graph(grads, params, v, retain_graph=False)
+
+
+class HessianOperator(LinearOperator):
+    """v ↦ H v at the parameters where it was built, reusing one gradient graph.
+
+    The forward pass and the create_graph backward are done once here; each product is
+    then a single backward pass (retain_graph=True), which is what makes conjugate
+    gradient, Lanczos and power iteration affordable.  ``loss`` (float) and ``gradient``
+    (flat array) at those parameters come for free.  Changing ``params.data`` afterwards
+    does not update the operator: build a new one.
+    """
+
+    def __init__(self, loss_fn, params):
+        _check_params(params)
+        loss = evaluate_loss(loss_fn)
+        self._grads = _gradient_graph(loss, params)
+        self._params = params
+        self.loss = loss
+        self.gradient = params.flatten([None if g is None else g.data for g in self._grads])
+        super().__init__(lambda v: _hv_from_graph(self._grads, params, v, retain_graph=True),
+                         params.numel, dtype=params.dtype, name="hessian")
+
+
+def hessian_operator(loss_fn, params) -> HessianOperator:
+    """The Hessian of ``loss_fn`` at the current ``params.data`` as a LinearOperator."""
+    return HessianOperator(loss_fn, params)
+
+
+# ---------------------------------------------------------------- functional form
+def _check_point(x, what):
+    if not B.is_backend_array(x):
+        raise TypeError(f"{what}: x must be a 1-D backend array, got {type(x).__name__}")
+    if x.ndim != 1:
+        raise ValueError(f"{what}: x must be 1-D, got shape {x.shape}")
+
+
+def _f_at(f, x_data, what):
+    x = Tensor(x_data.copy(), requires_grad=True)
+    return x, evaluate_loss(lambda: f(x), what=f"{what}: f")
+
+
+def gradient_at(f, x):
+    """∇f(x) for a scalar function ``f(x_tensor) -> Tensor`` of a 1-D vector x."""
+    _check_point(x, "gradient_at")
+    xt, y = _f_at(f, x, "gradient_at")
+    (g,) = grad(y, [xt])
+    return g.data
+
+
+def hvp_at(f, x, v):
+    """∇²f(x) v for a scalar function ``f(x_tensor) -> Tensor`` of a plain 1-D vector x.
+
+    The functional form of :func:`hvp` (no model, no FlatParameters): the same
+    grad-of-grad, H v = ∇_x ⟨∇f(x), v⟩.
+    """
+    _check_point(x, "hvp_at")
+    check_flat_vector(v, x.shape[0], "hvp_at: v")
+    xt, y = _f_at(f, x, "hvp_at")
+    (g,) = grad(y, [xt], create_graph=True)
+    if not g.requires_grad:  # ∇f does not depend on x (f is linear): H = 0
+        return B.array_module(x).zeros_like(x)
+    (hv,) = grad((g * Tensor(v)).sum(), [xt], allow_unused=True)
+    return B.array_module(x).zeros_like(x) if hv is None else hv.data
