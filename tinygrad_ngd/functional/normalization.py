@@ -1,0 +1,114 @@
+"""Batch normalization (Ioffe & Szegedy 2015) with PyTorch's semantics.
+
+Note 002 (002_3de7ef65372a02f2.txt, "Batch Normalization"), per channel over the m
+values of a mini-batch:
+
+    μ = (1/m) Σ xᵢ,   σ² = (1/m) Σ (xᵢ − μ)²,   x̂ᵢ = (xᵢ − μ) / √(σ² + ε),   yᵢ = γ x̂ᵢ + β
+
+and note 004 (004_afb8093925c778b0.txt, "Batch Normalization"): at test time μ and σ are
+"taken from a running mean computed during training".  PyTorch's conventions are kept:
+ε = 1e-5; the biased σ² normalizes; the running variance stores the *unbiased*
+m/(m−1)·σ²; running ← (1 − momentum)·running + momentum·batch with momentum 0.1
+(momentum=None: the cumulative average 1/num_batches_tracked).
+
+Exactness to second order: in train mode μ and σ are functions of x, and the output
+depends on x through them.  This module therefore composes the forward from primitives
+(mean, sub, mul, sqrt, div), so every derivative — including the Hessian-vector
+products that curvature methods need — differentiates through the batch statistics.
+(A backward that caches 1/σ as a constant gives the right gradient but wrong HVPs.)
+"""
+
+from __future__ import annotations
+
+from ..tensor import Tensor
+from .core import as_tensor, mean, reshape, sqrt
+
+__all__ = ["batch_norm"]
+
+
+def _channel_shape(x):
+    """Broadcast shape of per-channel vectors: (1, C) for (N, C), (1, C, 1, …) otherwise."""
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def _reduce_axes(x):
+    """Every axis but the channel axis 1: the m values per channel are N·(spatial size)."""
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def batch_statistics(x):
+    """μ and the biased σ² of each channel, shaped to broadcast against x (note 002)."""
+    axes = _reduce_axes(x)
+    mu = mean(x, axes, keepdims=True)
+    d = x - mu
+    var = mean(d * d, axes, keepdims=True)
+    return mu, var
+
+
+def normalize(x, mu, var, eps):
+    """x̂ = (x − μ) / √(σ² + ε)."""
+    return (x - mu) / sqrt(var + eps)
+
+
+def _array(t):
+    return t.data if isinstance(t, Tensor) else t
+
+
+def update_running_stats(running_mean, running_var, mu, var_biased, m, momentum, num_batches_tracked):
+    """running ← (1 − a)·running + a·batch, in place on the buffer arrays (no graph).
+
+    ``a`` is ``momentum``, or 1/num_batches_tracked when momentum is None; the variance
+    stored is the unbiased m/(m − 1)·σ² (PyTorch's convention).
+    """
+    a = (1.0 / num_batches_tracked) if momentum is None else momentum
+    rm, rv = _array(running_mean), _array(running_var)
+    if rm is not None:
+        rm *= 1.0 - a
+        rm += a * mu.reshape(-1).astype(rm.dtype, copy=False)
+    if rv is not None:
+        rv *= 1.0 - a
+        rv += (a * m / (m - 1)) * var_biased.reshape(-1).astype(rv.dtype, copy=False)
+
+
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5, num_batches_tracked=None):
+    """PyTorch's F.batch_norm for x of shape (N, C) or (N, C, …).
+
+    training=True: normalize with the batch statistics (differentiated through) and, when
+    running buffers are given, update them in place; ``num_batches_tracked`` is only
+    needed for momentum=None.  training=False: normalize with the running statistics
+    (constants).  ``weight`` γ and ``bias`` β are optional per-channel Tensors.
+    """
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input (N, C, ...) with at least 2 dims, found "
+                         f"shape {tuple(x.shape)}")
+    C = x.shape[1]
+    for name, v in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if v is not None and tuple(v.shape) != (C,):
+            raise ValueError(f"batch_norm: {name} must have shape ({C},) for an input with {C} "
+                             f"channels, found {tuple(v.shape)}")
+    shape = _channel_shape(x)
+    if training:
+        m = x.size // C
+        if m <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                             f"got input of shape {tuple(x.shape)}")
+        mu, var = batch_statistics(x)
+        if running_mean is not None or running_var is not None:
+            if momentum is None and not num_batches_tracked:
+                raise ValueError("batch_norm: momentum=None needs num_batches_tracked >= 1")
+            update_running_stats(running_mean, running_var, mu.data, var.data, m, momentum,
+                                 num_batches_tracked)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: training=False needs running_mean and running_var")
+        mu = Tensor(_array(running_mean).reshape(shape))
+        var = Tensor(_array(running_var).reshape(shape))
+    y = normalize(x, mu, var, eps)
+    if weight is not None:
+        y = y * reshape(weight, shape)
+    if bias is not None:
+        y = y + reshape(bias, shape)
+    return y

@@ -1,0 +1,101 @@
+"""Pooling: max, average and global average over spatial windows.
+
+Max pooling picks one input per window, so it is a gather through the flat index of the
+window maxima:  y = x.ravel()[m],  m[n, c, oh, ow] = argmax over the window.  Its
+backward is the scatter-add of gy to those positions (PyTorch's rule: the first maximum
+of a window takes the whole gradient), and the backward of that scatter-add is the
+gather again, so the second derivative (zero in x, the routing in gy) is exact.
+Average pooling is linear: the mean of each im2col row.  Global average pooling is the
+mean over H and W (the head of the CIFAR ResNets of note 001, §4.2).
+"""
+
+from __future__ import annotations
+
+from .. import backend as B
+from ..tensor import Function
+from .conv import _pair, conv_output_size, im2col, scatter_add_flat, window_index
+from .core import as_tensor, mean, reshape, sum
+
+__all__ = ["max_pool2d", "avg_pool2d", "global_avg_pool2d"]
+
+
+def _geometry(x, kernel_size, stride, padding, what):
+    """(kernel, stride, padding, OH, OW) with PyTorch's checks (stride defaults to kernel)."""
+    if x.ndim != 4:
+        raise ValueError(f"{what}: expected a 4-D input (N, C, H, W), found shape {tuple(x.shape)}")
+    k = _pair(kernel_size, "kernel_size", what)
+    s = k if stride is None else _pair(stride, "stride", what)
+    p = _pair(padding, "padding", what)
+    for d in range(2):
+        if p[d] * 2 > k[d]:
+            raise ValueError(f"{what}: padding {p} must be at most half the kernel size {k}")
+    OH = conv_output_size(x.shape[2], k[0], s[0], p[0], what)
+    OW = conv_output_size(x.shape[3], k[1], s[1], p[1], what)
+    return k, s, p, OH, OW
+
+
+class MaxPool2d(Function):
+    """y = max over each window; remembers the flat index of the (first) maximum."""
+
+    def __init__(self, kernel, stride, padding, out_hw):
+        self.kernel, self.stride, self.padding, self.out_hw = kernel, stride, padding, out_hw
+
+    def forward(self, x):
+        xp = B.array_module(x)
+        (kh, kw), (sh, sw), (ph, pw), (OH, OW) = self.kernel, self.stride, self.padding, self.out_hw
+        N, C, H, W = x.shape
+        if (ph, pw) != (0, 0):  # -inf padding never wins a window that holds a real value
+            x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-xp.inf)
+        Wp = x.shape[3]
+        # running maximum over the kh·kw window offsets, each a strided view of x_pad;
+        # a strict '>' keeps the first maximum in scan order, as PyTorch does
+        best, offset = None, None
+        for i in range(kh):
+            for j in range(kw):
+                v = x[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
+                if best is None:
+                    best = v.copy()
+                    offset = xp.zeros(best.shape, dtype=xp.intp)
+                    continue
+                better = v > best
+                best = xp.where(better, v, best)
+                offset = xp.where(better, i * Wp + j, offset)
+        # flat index in x_pad = window origin + offset; then drop the padding
+        flat_pad = window_index(x.shape, self.kernel, self.stride, "windows")[..., 0] + offset
+        Hp = x.shape[2]
+        q = flat_pad % Wp
+        r = (flat_pad // Wp) % Hp
+        nc = flat_pad // (Hp * Wp)
+        self.index = (nc * H + (r - ph)) * W + (q - pw)
+        self.in_shape = (N, C, H, W)
+        return best
+
+    def backward(self, gy):
+        return scatter_add_flat(gy, self.index, self.in_shape)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """PyTorch's F.max_pool2d (dilation 1, floor mode): x (N, C, H, W) → (N, C, OH, OW)."""
+    x = as_tensor(x)
+    k, s, p, OH, OW = _geometry(x, kernel_size, stride, padding, "max_pool2d")
+    return MaxPool2d(k, s, p, (OH, OW))(x)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """PyTorch's F.avg_pool2d (count_include_pad=True, floor mode): the mean of each window
+    of the zero-padded input, i.e. the mean of each row of im2col over single channels."""
+    x = as_tensor(x)
+    k, s, p, OH, OW = _geometry(x, kernel_size, stride, padding, "avg_pool2d")
+    N, C, H, W = x.shape
+    cols = im2col(reshape(x, (N * C, 1, H, W)), k, s, p)       # (N·C·OH·OW, kh·kw)
+    y = sum(cols, axis=1) * (1.0 / (k[0] * k[1]))
+    return reshape(y, (N, C, OH, OW))
+
+
+def global_avg_pool2d(x):
+    """Mean over H and W: (N, C, H, W) → (N, C) (AdaptiveAvgPool2d(1) followed by flatten)."""
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"global_avg_pool2d: expected a 4-D input (N, C, H, W), found shape "
+                         f"{tuple(x.shape)}")
+    return mean(x, axis=(2, 3))
