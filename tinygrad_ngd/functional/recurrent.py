@@ -129,7 +129,8 @@ def lstm_cell(x, state, w_ih, w_hh, b_ih=None, b_hh=None):
 def dropout_mask(shape, p, dtype):
     """Inverted-dropout mask: 0 with probability p, 1/(1 − p) otherwise (host draw, then moved)."""
     keep = B.host_rng().random(shape) >= p
-    return B.asarray(keep.astype(dtype) * (1.0 / (1.0 - p))).astype(dtype)
+    scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0  # p = 1 drops everything
+    return B.asarray((keep * scale).astype(dtype))
 
 
 def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
