@@ -22,11 +22,12 @@ _VALID_DTYPES = ("float32", "float64")
 
 _state = {"backend": "numpy", "dtype": np.float32, "rng": np.random.default_rng(0), "seed": 0}
 _cupy = None  # the cupy module once it has been imported successfully
+ARRAY_TYPES = (np.ndarray,)  # array classes of the loaded backends (CuPy's added on import)
 
 
 def _import_cupy():
     """Import CuPy and check that a GPU is present; raise a message that says which is missing."""
-    global _cupy
+    global _cupy, ARRAY_TYPES
     if _cupy is not None:
         return _cupy
     try:
@@ -42,6 +43,7 @@ def _import_cupy():
     if count < 1:  # pragma: no cover
         raise RuntimeError("backend 'cupy' requested but no GPU was found (device count 0)")
     _cupy = cupy
+    ARRAY_TYPES = (np.ndarray, cupy.ndarray)
     return cupy
 
 
@@ -93,7 +95,7 @@ def array_module(*arrays):
 
 
 def is_backend_array(a) -> bool:
-    return isinstance(a, np.ndarray) or (_cupy is not None and isinstance(a, _cupy.ndarray))
+    return isinstance(a, ARRAY_TYPES)
 
 
 def asarray(data, dtype=None):

@@ -165,6 +165,22 @@ class Tensor:
         _run_backward([self], [grad], create_graph, retain_graph, targets=None)
 
 
+_new_tensor = object.__new__
+
+
+def _wrap(y) -> Tensor:
+    """A Tensor around a primitive's output array, without Tensor.__init__'s checks
+    (the hot path of every operation)."""
+    if not isinstance(y, B.ARRAY_TYPES):  # NumPy reductions may return scalars
+        y = B.array_module(y).asarray(y)
+    t = _new_tensor(Tensor)
+    t.data = y
+    t.grad = t.creator = t.name = t._grad_buffer = t._pass_grad = None
+    t.generation = 0
+    t.requires_grad = t._retains_grad = False
+    return t
+
+
 def _to_backend_array(data):
     arr = B.asarray(data)
     if not B.is_backend_array(arr):  # numpy scalar types
@@ -198,21 +214,23 @@ class Function:
 
     def __call__(self, *inputs):
         ys = self.forward(*[x.data for x in inputs])
-        multi = isinstance(ys, tuple)
-        if not multi:
-            ys = (ys,)
-        outputs = [Tensor(y if B.is_backend_array(y) else B.array_module(y).asarray(y)) for y in ys]
+        multi = type(ys) is tuple
+        outputs = [_wrap(y) for y in ys] if multi else [_wrap(ys)]
         if _GradMode.enabled:
-            needs = tuple(x.requires_grad for x in inputs)
+            needs = [x.requires_grad for x in inputs]
             if True in needs:
                 self.needs_grad = needs
                 self.inputs = inputs
-                gen = max(x.generation for x in inputs)
+                gen = 0
+                for x in inputs:
+                    if x.generation > gen:
+                        gen = x.generation
                 self.generation = gen
                 self.outputs = [weakref.ref(o) for o in outputs]
-                self.out_meta = [(o.shape, o.dtype) for o in outputs]
+                if multi:  # an output may die unused; its zero gradient needs shape and dtype
+                    self.out_meta = [(o.shape, o.dtype) for o in outputs]
                 for o in outputs:
-                    if _is_float_dtype(o.dtype):
+                    if o.data.dtype.kind in "fc":
                         o.requires_grad = True
                         o.creator = self
                         o.generation = gen + 1
@@ -271,18 +289,15 @@ def _run_backward(roots, root_grads, create_graph, retain_graph, targets):
             f = heapq.heappop(heap)[2]
             if f.inputs is None:
                 raise RuntimeError(_FREED_MSG)
-            gys = []
-            for ref, (shape, dtype) in zip(f.outputs, f.out_meta):
-                o = ref()
-                g = None if o is None else o._pass_grad
-                gys.append(g)
+            outs = [ref() for ref in f.outputs]
+            gys = [None if o is None else o._pass_grad for o in outs]
             if all(g is None for g in gys):
                 continue
             if create_graph and not f.differentiable_backward:
                 raise RuntimeError(f"{type(f).__name__} has no differentiable backward: its second "
                                    f"derivative is not available (create_graph=True)")
             for i, g in enumerate(gys):
-                if g is None:
+                if g is None:  # an unused output of a multi-output primitive: zero gradient
                     shape, dtype = f.out_meta[i]
                     gys[i] = Tensor(B.array_module(f.inputs[0].data).zeros(shape, dtype=dtype))
             gxs = f.backward(*gys)

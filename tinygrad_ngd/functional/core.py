@@ -42,6 +42,7 @@ __all__ = [
     "where",
     "clip",
     "matmul",
+    "gemm",
     "linear",
     "sum",
     "mean",
@@ -651,6 +652,37 @@ def matmul(a, b):
     return MatMul()(a, b)
 
 
+class Gemm(Function):
+    """C = op(A) op(B) for 2-D A, B, where op transposes when its flag is set.
+
+    Closed under differentiation, so matrix-product gradients cost one node each:
+    with gC the upstream gradient,
+        dA = gC op(B)ᵀ      (or op(B) gCᵀ when A is transposed),
+        dB = op(A)ᵀ gC      (or gCᵀ op(A) when B is transposed).
+    """
+
+    def __init__(self, trans_a=False, trans_b=False):
+        self.trans_a, self.trans_b = trans_a, trans_b
+
+    def forward(self, a, b):
+        return (a.T if self.trans_a else a) @ (b.T if self.trans_b else b)
+
+    def backward(self, gc):
+        a, b = self.inputs
+        ta, tb = self.trans_a, self.trans_b
+        ga = gb = None
+        if self.needs_grad[0]:
+            ga = gemm(b, gc, tb, True) if ta else gemm(gc, b, False, not tb)
+        if self.needs_grad[1]:
+            gb = gemm(gc, a, True, ta) if tb else gemm(a, gc, not ta, False)
+        return ga, gb
+
+
+def gemm(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for 2-D tensors (op = transpose when the flag is set)."""
+    return Gemm(trans_a, trans_b)(a, b)
+
+
 class Linear(Function):
     """y = x Wᵀ + b for 2-D x (a fused primitive: one node instead of three)."""
 
@@ -662,8 +694,8 @@ class Linear(Function):
 
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]
-        gx = matmul(gy, w) if self.needs_grad[0] else None
-        gw = matmul(transpose(gy), x) if self.needs_grad[1] else None
+        gx = gemm(gy, w) if self.needs_grad[0] else None          # gy W
+        gw = gemm(gy, x, True, False) if self.needs_grad[1] else None  # gyᵀ x
         if len(self.inputs) == 3:
             gb = sum(gy, axis=0) if self.needs_grad[2] else None
             return gx, gw, gb
@@ -771,8 +803,19 @@ class Sigmoid(Function):
         return 0.5 * xp.tanh(0.5 * x) + 0.5
 
     def backward(self, gy):
-        y = self.output()
-        return gy * (y * (1.0 - y))
+        return SigmoidGrad()(self.output(), gy)  # gy·σ(1−σ) as one node
+
+
+class SigmoidGrad(Function):
+    """g(y, gy) = gy·y(1−y), the sigmoid's backward as one primitive (y = σ(x));
+    its own backward: ∂g/∂y = gy(1−2y), ∂g/∂gy = y(1−y)."""
+
+    def forward(self, y, gy):
+        return gy * y * (1 - y)
+
+    def backward(self, gg):
+        y, gy = self.inputs
+        return gg * gy * (1.0 - 2.0 * y), gg * (y * (1.0 - y))
 
 
 class Tanh(Function):
@@ -780,8 +823,19 @@ class Tanh(Function):
         return _xp(x).tanh(x)
 
     def backward(self, gy):
-        y = self.output()
-        return gy * (1.0 - y * y)
+        return TanhGrad()(self.output(), gy)
+
+
+class TanhGrad(Function):
+    """g(y, gy) = gy(1−y²), the tanh's backward as one primitive (y = tanh x);
+    its own backward: ∂g/∂y = −2·gy·y, ∂g/∂gy = 1−y²."""
+
+    def forward(self, y, gy):
+        return gy * (1 - y * y)
+
+    def backward(self, gg):
+        y, gy = self.inputs
+        return gg * gy * y * -2.0, gg * (1.0 - y * y)
 
 
 class ReLU(Function):
@@ -909,11 +963,40 @@ class CrossEntropy(Function):
         return -logp[xp.arange(n), self.labels].sum() * x.dtype.type(self.scale)
 
     def backward(self, gy):
-        x = self.inputs[0]
-        xp = _xp(x.data)
-        onehot = xp.zeros(x.shape, dtype=x.dtype)
-        onehot[xp.arange(x.shape[0]), self.labels] = 1
-        return (softmax(x, axis=1) - Tensor(onehot)) * (gy * self.scale)
+        return CrossEntropyGrad(self.labels, self.scale)(self.inputs[0], gy)
+
+
+class CrossEntropyGrad(Function):
+    """g(x, gy) = (softmax(x) − onehot(y))·gy·scale, cross-entropy's backward as one node.
+
+    Its own backward, with p = softmax(x) and u = gg·gy·scale:
+    ∂/∂x: p ⊙ (u − Σ_c u p) per row (softmax's Jacobian), ∂/∂gy: scale·Σ gg ⊙ (p − onehot).
+    """
+
+    def __init__(self, labels, scale):
+        self.labels, self.scale = labels, scale
+
+    def forward(self, x, gy):
+        xp = _xp(x)
+        p = xp.exp(x - x.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[xp.arange(x.shape[0]), self.labels] -= 1
+        p *= gy * x.dtype.type(self.scale)
+        return p
+
+    def backward(self, gg):
+        x, gy = self.inputs
+        p = softmax(x, axis=1)
+        gx = gy_ = None
+        if self.needs_grad[0]:
+            u = gg * (gy * self.scale)
+            gx = p * (u - sum(u * p, axis=1, keepdims=True))
+        if self.needs_grad[1]:
+            xp = _xp(x.data)
+            onehot = xp.zeros(x.shape, dtype=x.dtype)
+            onehot[xp.arange(x.shape[0]), self.labels] = 1
+            gy_ = sum(gg * (p - Tensor(onehot))) * self.scale
+        return gx, gy_
 
 
 def cross_entropy(logits, labels, reduction="mean"):
