@@ -54,7 +54,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_path", None)  # qualified name, set by named_modules()
+        object.__setattr__(self, "_path", "")  # qualified name inside its parents (see _set_path)
 
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
@@ -72,7 +72,16 @@ class Module:
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
+            value._set_path(f"{self._path}.{name}" if self._path else name)
         object.__setattr__(self, name, value)
+
+    def _set_path(self, path: str) -> None:
+        """Remember this module's qualified name ("0", "encoder.fc") for error messages;
+        re-run for the whole subtree whenever it is attached to a parent."""
+        object.__setattr__(self, "_path", path)
+        for name, m in self._modules.items():
+            if m is not None:
+                m._set_path(f"{path}.{name}")
 
     def __delattr__(self, name):
         for d in (self._parameters, self._modules, self._buffers):
@@ -117,7 +126,6 @@ class Module:
         if id(self) in seen:
             return
         seen.add(id(self))
-        object.__setattr__(self, "_path", prefix)  # lets error messages name the layer
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
