@@ -1,0 +1,181 @@
+"""NGD with the online steepest-descent learning rate: note 000, Algorithm 1.
+
+Note 000 (000_ddbaaaf39d5fc69e.txt) §3 tunes λ by gradient descent on λ itself, using
+∂L(θ^(k+1)(λ))/∂λ = −G^(k+1)ᵀ Ĝ^(k):
+
+  additive form (§3):        λ^(k+1) = λ^(k) + β G^(k)ᵀ Ĝ^(k−1)
+  multiplicative form (§3.1): λ^(k+1) = clip[λ^(k) (1 + β cos(G^(k), G^(k−1))), λmin, λmax]
+                              with |β| < 1 and cos(a, b) = aᵀb / (‖a‖₂‖b‖₂)
+
+Algorithm 1 (§4) keeps one λ_l per layer l, starts from G_l^(−1) = 0 (so λ does not
+move at k = 0) and updates θ with λ^(k) *before* updating λ.  With momentum (§5) the
+step uses V^(k)/‖V^(k)‖ but λ still adapts from the raw gradients G: the cosine of two
+running averages is almost always positive, so λ computed from V would grow
+exponentially (the note's warning).
+
+§5 also says the momentum m^(k) "can be learned in similar fashion as learning rate"
+but gives no formula.  ``adaptive_momentum=True`` applies the same derivation to m:
+V^(k−1) = m^(k−1) V^(k−2) + G^(k−1), so ∂θ^(k)/∂m^(k−1) ∝ −V^(k−2) (dropping the
+derivative of the norm, as §3.1 drops it for λ), hence
+
+  m^(k+1) = clip[m^(k) (1 + β_m cos(G^(k), V^(k−2))), m_min, m_max].
+
+§6 reports that the adaptive λ works in the deterministic (full-batch) setting but
+decays monotonically in the stochastic one; tutorials/04_adaptive_ngd.py shows both.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .base import Optimizer, check_positive
+from .ngd import check_momentum
+from .norms import check_norm, check_scope, cosine, normalize, normalize_blocks, scope_slices
+
+FORMS = ("multiplicative", "additive")
+
+
+def _check_finite_number(name: str, value) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"invalid {name}: {value!r} (expected a finite number)")
+
+
+def _check_range(lo_name, lo, hi_name, hi) -> None:
+    if lo > hi:
+        raise ValueError(f"invalid {lo_name} > {hi_name}: {lo!r} > {hi!r} (expected {lo_name} <= {hi_name})")
+
+
+def multiplicative_lr(lam, cos, beta, lr_min, lr_max):
+    """λ^(k+1) = clip[λ^(k)(1 + β cos(G^(k), G^(k−1))), λmin, λmax] (note 000 §3.1, Algorithm 1)."""
+    return (lam * (1 + beta * cos)).clip(lr_min, lr_max)
+
+
+def additive_lr(lam, g, g_prev_hat, beta, lr_min, lr_max):
+    """λ^(k+1) = λ^(k) + β G^(k)ᵀ Ĝ^(k−1) (note 000 §3), clipped to [λmin, λmax] because λ
+    may otherwise turn negative (the first problem §3.1 names)."""
+    return (lam + beta * (g * g_prev_hat).sum()).clip(lr_min, lr_max)
+
+
+class AdaptiveNGD(Optimizer):
+    """Normalized gradient descent with a per-block adaptive learning rate (note 000,
+    Algorithm 1; §3–§5).
+
+    Arguments → the note's symbols:
+      lr              λ_l^(0), initial learning rate (scalar or one per block), in [λmin, λmax]
+      beta            β, the step of the λ update; |β| < 1 for the multiplicative form
+      lr_min, lr_max  λmin, λmax (Algorithm 1's defaults 1e-6 and 0.1)
+      norm            ‖·‖ of the step: "linf", "l2", "rms" or "std" (the cosine of the λ
+                      update always uses L2, as §3.1 prescribes)
+      scope           "block" (one λ per layer, Algorithm 1) or "global" (one λ)
+      momentum        m^(0) of §5: V = mV + G, θ −= λ V/‖V‖ (λ still adapts from raw G)
+      form            "multiplicative" (§3.1, Algorithm 1) or "additive" (§3)
+      adaptive_momentum, momentum_beta, momentum_min, momentum_max
+                      learn m per block as described in the module docstring (β_m, m_min, m_max)
+
+    The current rates are in ``state["lambda"]`` (each block's λ on its coordinates);
+    :meth:`block_lrs` returns them as floats for logging.
+    """
+
+    def __init__(self, params, lr, beta, lr_min=1e-6, lr_max=0.1, norm="l2", scope="block",
+                 momentum=0.0, form="multiplicative", adaptive_momentum=False, momentum_beta=None,
+                 momentum_min=0.0, momentum_max=0.99, skip_nonfinite=False):
+        check_norm(norm, "AdaptiveNGD")
+        check_scope(scope, "AdaptiveNGD")
+        if form not in FORMS:
+            raise ValueError(f"AdaptiveNGD: unknown form {form!r}; expected one of {FORMS}")
+        _check_finite_number("beta", beta)
+        if form == "multiplicative" and not -1 < beta < 1:
+            raise ValueError(f"invalid beta: {beta!r} (the multiplicative form needs -1 < beta < 1 "
+                             "so that 1 + beta*cos stays positive, note 000 §3.1)")
+        check_positive("lr_min", lr_min)
+        check_positive("lr_max", lr_max)
+        _check_range("lr_min", lr_min, "lr_max", lr_max)
+        check_momentum("momentum", momentum)
+        momentum_beta = beta if momentum_beta is None else momentum_beta
+        if adaptive_momentum:
+            _check_finite_number("momentum_beta", momentum_beta)
+            if not -1 < momentum_beta < 1:
+                raise ValueError(f"invalid momentum_beta: {momentum_beta!r} (expected -1 < momentum_beta < 1)")
+            check_momentum("momentum_min", momentum_min)
+            check_momentum("momentum_max", momentum_max)
+            _check_range("momentum_min", momentum_min, "momentum_max", momentum_max)
+            if not momentum_min <= momentum <= momentum_max or momentum == 0:
+                raise ValueError(f"invalid momentum: {momentum!r} (adaptive_momentum needs an initial "
+                                 f"momentum > 0 in [momentum_min, momentum_max] = "
+                                 f"[{momentum_min}, {momentum_max}]; a multiplicative update never leaves 0)")
+        super().__init__(params, lr, skip_nonfinite=skip_nonfinite, beta=beta, lr_min=lr_min,
+                         lr_max=lr_max, norm=norm, scope=scope, momentum=momentum, form=form,
+                         adaptive_momentum=bool(adaptive_momentum), momentum_beta=momentum_beta,
+                         momentum_min=momentum_min, momentum_max=momentum_max)
+        lrs = lr if isinstance(lr, (list, tuple)) else [lr]
+        if any(not lr_min <= v <= lr_max for v in lrs):
+            raise ValueError(f"invalid lr: {lr!r} (the initial λ must lie in [lr_min, lr_max] = "
+                             f"[{lr_min}, {lr_max}])")
+        if scope == "global" and isinstance(lr, (list, tuple)):
+            raise ValueError("invalid lr: a per-block list needs scope='block' (scope='global' has one λ)")
+        self.slices = scope_slices(params, scope)
+
+    # ------------------------------------------------------------ state
+    def _lambda(self):
+        """λ_l on every coordinate of block l (created from ``lr`` = λ^(0) on first use)."""
+        if "lambda" not in self.state:
+            self.state["lambda"] = self.zeros_state("lambda") + self.lr_vector()
+        return self.state["lambda"]
+
+    def _momentum(self):
+        """m_l on every coordinate of block l (adaptive momentum), from ``momentum`` = m^(0)."""
+        return self.zeros_state("momentum_coef", fill=self.hyper["momentum"])
+
+    def block_lrs(self) -> list:
+        """The current λ_l of each scope block as floats (host transfer: for logging)."""
+        from .. import backend as B  # local: only this logging helper leaves the device
+        lam = self._lambda()
+        return [B.item(lam[sl.start]) for sl in self.slices]
+
+    def block_momenta(self) -> list:
+        """The current m_l of each scope block as floats (host transfer: for logging)."""
+        from .. import backend as B
+        m = self._momentum()
+        return [B.item(m[sl.start]) for sl in self.slices]
+
+    # ------------------------------------------------------------ the step
+    def _direction(self, g):
+        """G^(k), or V^(k) = m V^(k−1) + G^(k) (note 000 §5).  Keeps V^(k−2) for the
+        adaptive-momentum cosine."""
+        h = self.hyper
+        if h["momentum"] == 0:
+            return g
+        v = self.zeros_state("velocity")
+        if h["adaptive_momentum"]:
+            self.zeros_state("velocity_prev")[...] = v           # V^(k−1) becomes V^(k−2) next step
+            v *= self._momentum()
+        else:
+            v *= h["momentum"]
+        v += g
+        return v
+
+    def _update(self, g) -> None:
+        h = self.hyper
+        lam = self._lambda()
+        g_prev = self.zeros_state("prev_grad")                     # G^(k−1), 0 at k = 0
+        v_older = self.state.get("velocity_prev")                  # V^(k−2) before _direction
+        v_older = None if v_older is None else v_older.copy()
+        # 1. θ^(k+1) = θ^(k) − λ^(k) D/‖D‖ with D = G or V
+        d_hat = normalize_blocks(self._direction(g), self.slices, h["norm"])
+        self.params.data -= lam * d_hat
+        # 2. λ^(k+1) from the raw gradients G^(k), G^(k−1), never from V (note 000 §5)
+        for sl in self.slices:
+            if h["form"] == "multiplicative":
+                lam[sl] = multiplicative_lr(lam[sl], cosine(g[sl], g_prev[sl]), h["beta"],
+                                            h["lr_min"], h["lr_max"])
+            else:
+                lam[sl] = additive_lr(lam[sl], g[sl], normalize(g_prev[sl], h["norm"]), h["beta"],
+                                      h["lr_min"], h["lr_max"])
+        # 3. m^(k+1) from cos(G^(k), V^(k−2)) (module docstring)
+        if h["adaptive_momentum"] and v_older is not None:
+            m = self._momentum()
+            for sl in self.slices:
+                m[sl] = multiplicative_lr(m[sl], cosine(g[sl], v_older[sl]), h["momentum_beta"],
+                                          h["momentum_min"], h["momentum_max"])
+        # 4. G^(k−1) ← G^(k)
+        g_prev[...] = g

@@ -1,0 +1,87 @@
+"""GradientWrapper: transform the gradient block by block, then let any optimizer step.
+
+Note 001 (001_98c6ef706a98c477.txt) §3 splits a first-order method in two: a direction
+built from the mini-batch gradient (normalized per block, Algorithm 1, line 3) and a
+step-size rule (SGD, momentum, AdaGrad, Adam, …) that turns it into an update.  A
+wrapper is the first half: ``step()`` reads the raw gradient, builds the new direction
+(:meth:`transform`) and calls ``base.step(grad=direction)``.  The base optimizer keeps
+all the state; ``params.grad`` is never modified.
+"""
+
+from __future__ import annotations
+
+from ..tensor import enable_grad
+from .base import Optimizer
+
+
+class GradientWrapper:
+    """Base of BlockNormalized, NGAdap and ClipGradNorm.
+
+    ``base_optimizer`` is any :class:`Optimizer` (or another wrapper); ``params``, when
+    given, must be the very FlatParameters the base optimizer was built on (a wrapper
+    over an optimizer of other parameters would normalize one vector and update another).
+    """
+
+    def __init__(self, base_optimizer, params=None, **hyper):
+        if not isinstance(base_optimizer, (Optimizer, GradientWrapper)):
+            raise TypeError(f"{type(self).__name__}: base_optimizer must be an Optimizer (or a "
+                            f"GradientWrapper), got {type(base_optimizer).__name__}")
+        if params is not None and params is not base_optimizer.params:
+            raise ValueError(f"{type(self).__name__}: the base optimizer "
+                             f"{type(base_optimizer).__name__} was built on other parameters than "
+                             "the ones given to the wrapper; build it on the same FlatParameters")
+        self.base = base_optimizer
+        self.params = base_optimizer.params
+        self.hyper = dict(hyper)
+
+    def transform(self, g):  # pragma: no cover - abstract
+        """The new direction (a new flat array) from the raw flat gradient ``g``."""
+        raise NotImplementedError
+
+    def step(self, grad=None, closure=None):
+        """Transform the gradient (default ``params.grad``) and step the base optimizer with it;
+        returns the closure's loss when a closure is given."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        if grad is None:
+            g = self.params.grad
+        else:
+            g = self.params.check_vector(getattr(grad, "data", grad), f"{type(self).__name__}.step: grad")
+        self.base.step(grad=self.transform(g))
+        return loss
+
+    def zero_grad(self) -> None:
+        self.params.zero_grad()
+
+    # the base optimizer's learning rate and counters, so schedules and loops need not care
+    @property
+    def lr(self):
+        return self.base.lr
+
+    @lr.setter
+    def lr(self, value):
+        self.base.lr = value
+
+    @property
+    def step_count(self) -> int:
+        return self.base.step_count
+
+    @property
+    def state(self) -> dict:
+        return self.base.state
+
+    def state_dict(self) -> dict:
+        return {"wrapper": type(self).__name__, "hyper": dict(self.hyper), "base": self.base.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("wrapper") != type(self).__name__ or "base" not in state:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected a state_dict of a "
+                             f"{type(self).__name__}, got wrapper={state.get('wrapper')!r}")
+        self.base.load_state_dict(state["base"])
+        self.hyper = dict(state["hyper"])
+
+    def __repr__(self):
+        hyper = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
+        return f"{type(self).__name__}({self.base!r}, {hyper})"
