@@ -1,0 +1,108 @@
+"""Image augmentation and standardization on host NumPy batches ``(n, C, H, W)``.
+
+Note 001 §4.2 (after He et al. 2016): "4 pixels are padded on each side, and a 32×32
+crop is randomly sampled from the padded image or its horizontal flip", and images
+are standardized "by subtracting the means and dividing the variance for each
+channel" (i.e. by the per-channel standard deviation).
+
+Transforms are callables ``t(x, rng) -> x`` so a :class:`~.loader.DataLoader` can
+apply them to the inputs of each batch with its own seeded generator; each draws its
+random numbers from ``rng`` only, so a seed fixes every crop and flip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check_nchw(x, who):
+    if x.ndim != 4:
+        raise ValueError(f"{who}: expected a batch of shape (n, C, H, W), got {x.shape}")
+
+
+def random_crop(x, padding: int, rng: np.random.Generator) -> np.ndarray:
+    """Zero-pad ``padding`` pixels on each side, then crop back to H×W at a uniformly random
+    offset per image (each offset in 0..2·padding)."""
+    _check_nchw(x, "random_crop")
+    n, c, h, w = x.shape
+    p = int(padding)
+    if p == 0:
+        return x.copy()
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    oy = rng.integers(0, 2 * p + 1, size=n)
+    ox = rng.integers(0, 2 * p + 1, size=n)
+    rows = (oy[:, None] + np.arange(h))[:, None, :, None]
+    cols = (ox[:, None] + np.arange(w))[:, None, None, :]
+    return xp[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+
+
+def random_hflip(x, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
+    """Mirror each image left-right with probability ``p``."""
+    _check_nchw(x, "random_hflip")
+    flip = rng.random(len(x)) < p
+    out = x.copy()
+    out[flip] = out[flip][..., ::-1]
+    return out
+
+
+def channel_stats(x) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation over (n, H, W) of a training set, float64."""
+    _check_nchw(x, "channel_stats")
+    x = np.asarray(x, dtype=np.float64)
+    return x.mean(axis=(0, 2, 3)), x.std(axis=(0, 2, 3))
+
+
+def standardize(x, mean, std) -> np.ndarray:
+    """(x − mean_c) / std_c per channel c; keeps a float dtype, makes integers float32."""
+    _check_nchw(x, "standardize")
+    dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    mean = np.asarray(mean, dtype=dt).reshape(1, -1, 1, 1)
+    std = np.asarray(std, dtype=dt).reshape(1, -1, 1, 1)
+    if mean.shape[1] != x.shape[1] or std.shape[1] != x.shape[1]:
+        raise ValueError(f"standardize: {x.shape[1]} channels but mean/std have {mean.shape[1]}/{std.shape[1]}")
+    return (x.astype(dt) - mean) / std
+
+
+class RandomCrop:
+    def __init__(self, padding: int = 4):
+        self.padding = padding
+
+    def __call__(self, x, rng):
+        return random_crop(x, self.padding, rng)
+
+
+class RandomHorizontalFlip:
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def __call__(self, x, rng):
+        return random_hflip(x, rng, self.p)
+
+
+class Standardize:
+    def __init__(self, mean, std):
+        self.mean, self.std = np.asarray(mean), np.asarray(std)
+
+    def __call__(self, x, rng=None):
+        return standardize(x, self.mean, self.std)
+
+
+class Compose:
+    """Apply transforms in order, all drawing from the same generator."""
+
+    def __init__(self, transforms):
+        self.transforms = list(transforms)
+
+    def __call__(self, x, rng):
+        for t in self.transforms:
+            x = t(x, rng)
+        return x
+
+
+def cifar_augmentation(mean=None, std=None, padding: int = 4) -> Compose:
+    """Note 001 §4.2's training transform: pad-4 random crop, random horizontal flip, then
+    (if ``mean``/``std`` are given) per-channel standardization."""
+    ts = [RandomCrop(padding), RandomHorizontalFlip(0.5)]
+    if mean is not None:
+        ts.append(Standardize(mean, std))
+    return Compose(ts)
