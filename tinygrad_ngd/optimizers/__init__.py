@@ -16,3 +16,25 @@ from .wrapper import GradientWrapper  # noqa: E402
 
 __all__ += ["NGD", "AdaptiveNGD", "BlockNormalized", "NGAdap", "ClipGradNorm", "AdaGradBNG", "SGDBB",
             "GradientWrapper"]
+
+# First-order methods of notes 002-004 and PyTorch's torch.optim equivalents
+from .adadelta import Adadelta  # noqa: E402
+from .adagrad import Adagrad  # noqa: E402
+from .adam import Adam, AdamW  # noqa: E402
+from .adamax import Adamax  # noqa: E402
+from .averaging import ASGD, PolyakAverage, evaluate_at  # noqa: E402
+from .clipping import (add_weight_decay, clip_grad_norm_, clip_grad_value_,  # noqa: E402
+                       decoupled_weight_decay_, grad_norm)
+from .delta_bar_delta import DeltaBarDelta  # noqa: E402
+from .rmsprop import RMSprop  # noqa: E402
+from .rprop import Rprop  # noqa: E402
+from .schedules import (ExponentialLR, LinearDecayToConstant, LinearLR, MomentumWarmup,  # noqa: E402
+                        MultiStepLR, ReduceLROnPlateau, StepLR)
+from .sgd import SGD  # noqa: E402
+from .sgd_history import SGDHistory  # noqa: E402
+
+__all__ += ["SGD", "SGDHistory", "Rprop", "DeltaBarDelta", "Adagrad", "RMSprop", "Adadelta", "Adam",
+            "AdamW", "Adamax", "ASGD", "PolyakAverage", "evaluate_at", "clip_grad_norm_",
+            "clip_grad_value_", "grad_norm", "add_weight_decay", "decoupled_weight_decay_", "StepLR",
+            "MultiStepLR", "ExponentialLR", "LinearLR", "ReduceLROnPlateau", "LinearDecayToConstant",
+            "MomentumWarmup"]

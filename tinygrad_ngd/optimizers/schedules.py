@@ -1,0 +1,279 @@
+"""Learning-rate schedules ("cooling", note 004) and the momentum warm-up.
+
+PyTorch semantics (``torch.optim.lr_scheduler``) for StepLR, MultiStepLR, ExponentialLR,
+LinearLR and ReduceLROnPlateau: construct after the optimizer, call ``step()`` once per
+epoch after the optimizer's steps (ReduceLROnPlateau: ``step(metric)``).  The rates are
+computed with PyTorch's recursive ("chainable") formulas in the same order, so the lr
+sequences are equal to PyTorch's float for float, not just to round-off.  A per-block lr
+(a list) is scheduled like PyTorch's param groups, one rate per block.
+
+Note 004 (004_afb8093925c778b0.txt, "Cooling strategy"): the rates must satisfy
+Σα_i = ∞, Σα_i² < ∞; it names linear decay to α_τ = α₀/100 over τ iterations then
+constant (:class:`LinearDecayToConstant`), exponential decay (:class:`ExponentialLR`)
+and reducing the rate when the metric stops improving (:class:`ReduceLROnPlateau`);
+note 001 (001_98c6ef706a98c477.txt, §4.2) drops the rate ×0.1 at fixed epochs 80 and
+120 (:class:`MultiStepLR`).  Note 004's momentum warm-up 0.5 → 0.99 is
+:class:`MomentumWarmup`.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import Counter
+
+from .base import Optimizer
+
+
+def _check_optimizer(optimizer):
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"scheduler: optimizer must be a tinygrad_ngd Optimizer, got "
+                        f"{type(optimizer).__name__}")
+
+
+def _get_lrs(optimizer) -> list:
+    lr = optimizer.hyper["lr"]
+    return list(lr) if isinstance(lr, (list, tuple)) else [lr]
+
+
+def _set_lrs(optimizer, lrs) -> None:
+    optimizer.lr = list(lrs) if isinstance(optimizer.hyper["lr"], (list, tuple)) else lrs[0]
+
+
+def _check_int(name, value, minimum):
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"invalid {name}: {value!r} (expected an integer >= {minimum})")
+
+
+def _check_number(name, value, lo, hi, lo_open=False, hi_open=False):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        raise ValueError(f"invalid {name}: {value!r} (expected a number in "
+                         f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'})")
+
+
+class LRScheduler:
+    """Base: ``last_epoch`` counts ``step()`` calls (0 after construction, which applies
+    the epoch-0 rate); ``get_last_lr()`` returns one rate per block (a list)."""
+
+    def __init__(self, optimizer):
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        self.base_lrs = _get_lrs(optimizer)
+        self.last_epoch = -1
+        self._initial = True
+        self.step()
+        self._initial = False
+
+    def _next_lrs(self, lrs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        lrs = self._next_lrs(_get_lrs(self.optimizer))
+        _set_lrs(self.optimizer, lrs)
+        self._last_lr = list(lrs)
+
+    def get_last_lr(self) -> list:
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict) -> None:
+        unknown = set(state) - set(self.state_dict())
+        if unknown:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {sorted(unknown)}")
+        self.__dict__.update(state)
+
+
+class StepLR(LRScheduler):
+    """α ← γ·α every ``step_size`` epochs: α_e = α₀·γ^⌊e/step_size⌋."""
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
+        _check_int("step_size", step_size, 1)
+        _check_number("gamma", gamma, 0.0, math.inf)
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer)
+
+    def _next_lrs(self, lrs):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return lrs
+        return [lr * self.gamma for lr in lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """α ← γ·α at each milestone epoch (note 001 §4.2: ×0.1 at epochs 80 and 120)."""
+
+    def __init__(self, optimizer, milestones, gamma: float = 0.1):
+        milestones = list(milestones)
+        for m in milestones:
+            _check_int("milestones", m, 0)
+        if milestones != sorted(milestones):
+            raise ValueError(f"invalid milestones: {milestones!r} (expected increasing epochs)")
+        _check_number("gamma", gamma, 0.0, math.inf)
+        self.milestones, self.gamma = Counter(milestones), gamma
+        super().__init__(optimizer)
+
+    def _next_lrs(self, lrs):
+        if self.last_epoch not in self.milestones:
+            return lrs
+        return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """α ← γ·α every epoch (note 004's "fixed decay (i.e., exponential)")."""
+
+    def __init__(self, optimizer, gamma: float):
+        _check_number("gamma", gamma, 0.0, math.inf)
+        self.gamma = gamma
+        super().__init__(optimizer)
+
+    def _next_lrs(self, lrs):
+        if self._initial:
+            return lrs
+        return [lr * self.gamma for lr in lrs]
+
+
+class LinearLR(LRScheduler):
+    """Multiply α₀ by a factor going linearly from ``start_factor`` to ``end_factor`` over
+    ``total_iters`` epochs (PyTorch's recursive form)."""
+
+    def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5):
+        _check_number("start_factor", start_factor, 0.0, 1.0, lo_open=True)
+        _check_number("end_factor", end_factor, 0.0, 1.0)
+        _check_int("total_iters", total_iters, 1)
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer)
+
+    def _next_lrs(self, lrs):
+        if self.last_epoch == 0:
+            return [lr * self.start_factor for lr in lrs]
+        if self.last_epoch > self.total_iters:
+            return lrs
+        slope = self.end_factor - self.start_factor
+        ratio = 1.0 + slope / (self.total_iters * self.start_factor + (self.last_epoch - 1) * slope)
+        return [lr * ratio for lr in lrs]
+
+
+class LinearDecayToConstant(LRScheduler):
+    """Note 004's cooling rule, one ``step()`` per iteration i:
+
+        α_i = (1 − β)·α₀ + β·α_τ  (i < τ, β = i/τ);     α_i = α_τ  (i ≥ τ)
+
+    with α_τ = ``final_fraction``·α₀ (the note's rule of thumb: α₀/100, τ ≈ 100·N_epochs).
+    """
+
+    def __init__(self, optimizer, tau: int, final_fraction: float = 0.01):
+        _check_int("tau", tau, 1)
+        _check_number("final_fraction", final_fraction, 0.0, 1.0)
+        self.tau, self.final_fraction = tau, final_fraction
+        super().__init__(optimizer)
+
+    def _next_lrs(self, lrs):
+        i = self.last_epoch
+        beta = min(i, self.tau) / self.tau
+        return [(1 - beta) * a0 + beta * (self.final_fraction * a0) for a0 in self.base_lrs]
+
+
+class ReduceLROnPlateau:
+    """α ← max(factor·α, min_lr) when the metric has not improved for more than
+    ``patience`` epochs (note 004: "reduce the LR when the training (or validation)
+    metric has not decreased for a number of epochs").  PyTorch semantics: improvement is
+    relative (``threshold_mode="rel"``: a < best·(1 − threshold) in mode "min") or
+    absolute; after a reduction ``cooldown`` epochs are ignored; a change smaller than
+    ``eps`` is not applied."""
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+        _check_optimizer(optimizer)
+        if mode not in ("min", "max"):
+            raise ValueError(f"invalid mode: {mode!r} (expected 'min' or 'max')")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"invalid threshold_mode: {threshold_mode!r} (expected 'rel' or 'abs')")
+        _check_number("factor", factor, 0.0, 1.0, hi_open=True)
+        _check_int("patience", patience, 0)
+        _check_int("cooldown", cooldown, 0)
+        _check_number("threshold", threshold, 0.0, math.inf)
+        _check_number("eps", eps, 0.0, math.inf)
+        n = len(_get_lrs(optimizer))
+        min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
+        if len(min_lrs) != n:
+            raise ValueError(f"invalid min_lr: {len(min_lrs)} values for {n} blocks")
+        self.optimizer = optimizer
+        self.mode, self.factor, self.patience = mode, factor, patience
+        self.threshold, self.threshold_mode, self.cooldown = threshold, threshold_mode, cooldown
+        self.min_lrs, self.eps = min_lrs, eps
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.last_epoch = 0
+        self._last_lr = _get_lrs(optimizer)
+
+    def _is_better(self, a, best) -> bool:
+        if self.mode == "min":
+            return a < best * (1.0 - self.threshold) if self.threshold_mode == "rel" else a < best - self.threshold
+        return a > best * (self.threshold + 1.0) if self.threshold_mode == "rel" else a > best + self.threshold
+
+    def step(self, metric) -> None:
+        """``metric``: a Python number (use ``backend.item`` for a device scalar)."""
+        current = float(metric)
+        self.last_epoch += 1
+        if self._is_better(current, self.best):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0                    # bad epochs in cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            lrs = _get_lrs(self.optimizer)
+            for i, old in enumerate(lrs):
+                new = max(old * self.factor, self.min_lrs[i])
+                if old - new > self.eps:
+                    lrs[i] = new
+            _set_lrs(self.optimizer, lrs)
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = _get_lrs(self.optimizer)
+
+    def get_last_lr(self) -> list:
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict) -> None:
+        unknown = set(state) - set(self.state_dict())
+        if unknown:
+            raise ValueError(f"ReduceLROnPlateau.load_state_dict: unknown keys {sorted(unknown)}")
+        self.__dict__.update(state)
+
+
+class MomentumWarmup:
+    """Note 004 ("Momentum"): start the momentum at 0.5 and increase it through the
+    iterations up to 0.99.  The note gives no law; this is linear over ``warmup_steps``
+    ``step()`` calls, then constant:  μ_i = μ_start + (μ_end − μ_start)·min(i, T)/T.
+    Works with any optimizer that has a ``momentum`` hyper-parameter (SGD, RMSprop)."""
+
+    def __init__(self, optimizer, start: float = 0.5, end: float = 0.99, warmup_steps: int = 1000):
+        _check_optimizer(optimizer)
+        if "momentum" not in optimizer.hyper:
+            raise ValueError(f"MomentumWarmup: {type(optimizer).__name__} has no 'momentum' "
+                             "hyper-parameter")
+        _check_number("start", start, 0.0, 1.0, hi_open=True)
+        _check_number("end", end, 0.0, 1.0, hi_open=True)
+        _check_int("warmup_steps", warmup_steps, 1)
+        self.optimizer, self.start, self.end, self.warmup_steps = optimizer, start, end, warmup_steps
+        self.last_step = -1
+        self.step()
+
+    def step(self) -> None:
+        self.last_step += 1
+        frac = min(self.last_step, self.warmup_steps) / self.warmup_steps
+        self.optimizer.hyper["momentum"] = self.start + (self.end - self.start) * frac
+
+    def get_last_momentum(self) -> float:
+        return self.optimizer.hyper["momentum"]
