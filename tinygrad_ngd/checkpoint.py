@@ -1,0 +1,219 @@
+"""Checkpoints: model parameters, buffers, optimizer state, RNG state and step count in
+one ``.npz``, written atomically and read without pickle.
+
+Resuming from a checkpoint reproduces the uninterrupted run bit for bit on NumPy: the
+parameters and every optimizer state array are stored exactly, the optimizer's scalars and
+hyper-parameters go through JSON (Python floats round-trip exactly), and the host
+generator's state (initialization, dropout masks, shuffling) is restored.
+
+Layout of the file (an uncompressed zip of .npy members):
+
+* ``__meta__`` — one JSON string: format, version, step, RNG state, the model's keys,
+  the optimizer's class and its ``state_dict`` with every array replaced by a reference,
+  and the caller's ``extra`` (JSON-able);
+* ``model/<name>`` — ``model.state_dict()`` under PyTorch's names;
+* ``optimizer/<i>`` — the arrays of the optimizer's state dict.
+
+Writing goes to a temporary file in the same directory that is then renamed over the
+target (``os.replace`` is atomic), so a crash never leaves a half-written checkpoint
+under the real name.  Loading validates everything (readability, format, keys, shapes,
+optimizer class and shapes, RNG state) before the model, the optimizer or the RNG is
+touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+
+from . import backend as B
+
+FORMAT = "tinygrad_ngd.checkpoint"
+VERSION = 1
+_META = "__meta__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read, is not a checkpoint, or does not fit."""
+
+
+# ---------------------------------------------------------------- nested state <-> JSON + arrays
+def _encode(obj, where: str, arrays: dict):
+    """Replace every array in a nested dict/list/tuple by a reference into ``arrays``."""
+    if B.is_backend_array(obj):
+        key = f"optimizer/{len(arrays)}"
+        arrays[key] = obj
+        return {"__array__": key}
+    if hasattr(obj, "dtype") and hasattr(obj, "shape"):  # a NumPy scalar: keep its exact type
+        key = f"optimizer/{len(arrays)}"
+        arrays[key] = obj
+        return {"__scalar__": key}
+    if isinstance(obj, dict):
+        bad = [k for k in obj if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"save_checkpoint: {where} has non-string keys {bad!r}")
+        return {k: _encode(v, f"{where}[{k!r}]", arrays) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, f"{where}[{i}]", arrays) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, f"{where}[{i}]", arrays) for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"save_checkpoint: {where} holds a {type(obj).__name__}, which a checkpoint "
+                    f"cannot store (arrays, numbers, strings, lists, tuples and dicts only)")
+
+
+def _decode(obj, arrays: dict, path):
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"} or set(obj) == {"__scalar__"}:
+            (kind, key), = obj.items()
+            if key not in arrays:
+                raise CheckpointError(f"checkpoint {path}: array {key!r} is referenced but missing")
+            return arrays[key][()] if kind == "__scalar__" else arrays[key]
+        if set(obj) == {"__tuple__"}:
+            return tuple(_decode(v, arrays, path) for v in obj["__tuple__"])
+        return {k: _decode(v, arrays, path) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v, arrays, path) for v in obj]
+    return obj
+
+
+# ---------------------------------------------------------------- saving
+def save_checkpoint(path, model, optimizer=None, step=None, extra=None) -> str:
+    """Write a checkpoint of ``model`` (and ``optimizer``) to ``path`` atomically.
+
+    ``step``: the step count to record (default ``optimizer.step_count``, or 0);
+    ``extra``: any JSON-able value (e.g. the loss history) returned by
+    :func:`load_checkpoint`.  The file name is used as given.  Returns ``path``.
+    """
+    path = os.fspath(path)
+    if step is None:
+        step = optimizer.step_count if optimizer is not None else 0
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"save_checkpoint: step must be a non-negative integer, got {step!r}")
+    arrays = {}
+    model_state = model.state_dict()
+    for k, v in model_state.items():
+        arrays[f"model/{k}"] = v
+    opt_arrays = {}
+    opt_meta = None
+    if optimizer is not None:
+        opt_meta = _encode(optimizer.state_dict(), "optimizer.state_dict()", opt_arrays)
+    arrays.update(opt_arrays)
+    meta = {"format": FORMAT, "version": VERSION, "step": step,
+            "rng": B.get_rng_state(), "backend": B.get_backend(),
+            "model_class": type(model).__name__, "model_keys": list(model_state),
+            "optimizer_class": type(optimizer).__name__ if optimizer is not None else None,
+            "optimizer": opt_meta, "extra": extra}
+    try:
+        arrays[_META] = json.dumps(meta, allow_nan=True)
+    except TypeError as exc:
+        raise TypeError(f"save_checkpoint: extra must be JSON-able: {exc}") from None
+    _write_atomically(path, arrays)
+    return path
+
+
+def _write_atomically(path: str, arrays: dict) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save_checkpoint: directory {directory!r} of {path!r} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            B.save_npz(f, arrays)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# ---------------------------------------------------------------- loading
+def read_checkpoint(path) -> dict:
+    """Read and check a checkpoint file without applying it.
+
+    Returns {"step", "rng", "extra", "model_state", "optimizer_class", "optimizer_state"}
+    (host arrays).  Raises FileNotFoundError, or CheckpointError (a ValueError) naming
+    the file when it is truncated, corrupted or not a checkpoint.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    try:
+        arrays = B.load_npz(path)
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError, ValueError: all mean "damaged"
+        raise CheckpointError(f"checkpoint {path!r} cannot be read (truncated or corrupted?): "
+                              f"{type(exc).__name__}: {exc}") from exc
+    if _META not in arrays:
+        raise CheckpointError(f"checkpoint {path!r} has no {_META!r} entry: not a tinygrad_ngd checkpoint")
+    raw = arrays.pop(_META)
+    try:
+        meta = json.loads(str(raw[()]))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path!r}: metadata is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path!r}: not a {FORMAT} file")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint {path!r}: format version {meta.get('version')!r}, "
+                              f"this code reads version {VERSION}")
+    for field in ("step", "rng", "model_keys", "optimizer", "optimizer_class"):
+        if field not in meta:
+            raise CheckpointError(f"checkpoint {path!r}: metadata lacks {field!r}")
+    model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    if sorted(model_state) != sorted(meta["model_keys"]):
+        missing = sorted(set(meta["model_keys"]) - set(model_state))
+        raise CheckpointError(f"checkpoint {path!r}: model arrays {missing} are missing")
+    opt_arrays = {k: v for k, v in arrays.items() if k.startswith("optimizer/")}
+    opt_state = None if meta["optimizer"] is None else _decode(meta["optimizer"], opt_arrays, path)
+    return {"step": meta["step"], "rng": meta["rng"], "extra": meta.get("extra"),
+            "model_state": {k: model_state[k] for k in meta["model_keys"]},
+            "optimizer_class": meta["optimizer_class"], "optimizer_state": opt_state}
+
+
+def _check_rng_state(state, path) -> None:
+    """Try the RNG state on the live generator and put the old one back (a dry run)."""
+    old = B.get_rng_state()
+    try:
+        B.set_rng_state(state)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path!r}: invalid RNG state: {exc}") from exc
+    finally:
+        B.set_rng_state(old)
+
+
+def load_checkpoint(path, model, optimizer=None, restore_rng: bool = True) -> dict:
+    """Restore ``model`` (parameters and buffers, in place: FlatParameters views stay
+    views), ``optimizer`` and the host RNG from ``path``.
+
+    Everything is checked first; on any error nothing is changed.  Returns
+    {"step": int, "extra": the value given to save_checkpoint}.
+    """
+    path = os.fspath(path)
+    ck = read_checkpoint(path)
+    try:
+        model.check_state_dict(ck["model_state"], strict=True)
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {path!r} does not fit the model: {exc}") from None
+    if optimizer is not None:
+        if ck["optimizer_state"] is None:
+            raise CheckpointError(f"checkpoint {path!r} holds no optimizer state, but an optimizer "
+                                  f"({type(optimizer).__name__}) was given")
+        if ck["optimizer_class"] != type(optimizer).__name__:
+            raise CheckpointError(f"checkpoint {path!r} holds {ck['optimizer_class']} state, "
+                                  f"the optimizer given is {type(optimizer).__name__}")
+    if restore_rng:
+        _check_rng_state(ck["rng"], path)
+    if optimizer is not None:  # validates its shapes before changing itself
+        try:
+            optimizer.load_state_dict(ck["optimizer_state"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"checkpoint {path!r}: optimizer state does not fit: {exc}") from None
+    model.load_state_dict(ck["model_state"], strict=True)  # already validated: cannot fail
+    if restore_rng:
+        B.set_rng_state(ck["rng"])
+    return {"step": int(ck["step"]), "extra": ck["extra"]}

@@ -1,0 +1,123 @@
+"""A minimal training loop: batches → loss → backward → optimizer step → history.
+
+One step is the stochastic-gradient iteration every note starts from (e.g. note 001
+(001_98c6ef706a98c477.txt), Algorithm 1: compute the mini-batch gradient, then let the
+optimizer turn it into an update).  The loop is written as a closure handed to
+``optimizer.step(closure=...)`` so methods that re-evaluate the loss (line searches,
+L-BFGS, second-gradient methods) need nothing special.  Later issues extend this file
+(schedules, clipping, evaluation hooks); no progress bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import backend as B
+from .tensor import no_grad
+
+
+@dataclass
+class History:
+    """Per-step training losses and per-epoch means (Python floats)."""
+
+    losses: list = field(default_factory=list)        # one entry per optimizer step
+    epoch_losses: list = field(default_factory=list)  # mean training loss of each epoch
+    eval_losses: list = field(default_factory=list)   # mean eval loss after each epoch (if given)
+
+    @property
+    def steps(self) -> int:
+        return len(self.losses)
+
+    def as_dict(self) -> dict:
+        """JSON-able (for checkpoints' ``extra``)."""
+        return {"losses": list(self.losses), "epoch_losses": list(self.epoch_losses),
+                "eval_losses": list(self.eval_losses)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(list(d.get("losses", [])), list(d.get("epoch_losses", [])),
+                   list(d.get("eval_losses", [])))
+
+
+def _check_batch(batch, i):
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(f"training: batch {i} must be an (inputs, targets) pair, "
+                         f"got {type(batch).__name__}")
+    return batch
+
+
+def train_step(model, optimizer, loss_fn, x, y) -> float:
+    """One step on the batch (x, y): zero the gradient, loss = loss_fn(model(x), y),
+    backward (fills ``optimizer.params.grad``), optimizer step.  Returns the loss."""
+
+    def closure():
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        if loss.size != 1:
+            raise ValueError(f"training: loss_fn must return a scalar, got shape {loss.shape}")
+        loss.backward()
+        return loss
+
+    loss = optimizer.step(closure=closure)
+    # one device -> host transfer per step, for the history (the loop's only sync)
+    return B.item(loss.data)
+
+
+def train_epoch(model, optimizer, loss_fn, batches, history: History | None = None) -> float:
+    """One pass over ``batches`` (an iterable of (x, y)) in training mode; appends each
+    step's loss to ``history.losses``.  Returns the epoch's mean loss."""
+    model.train()
+    total, count = 0.0, 0
+    for i, batch in enumerate(batches):
+        x, y = _check_batch(batch, i)
+        loss = train_step(model, optimizer, loss_fn, x, y)
+        if history is not None:
+            history.losses.append(loss)
+        total += loss
+        count += 1
+    if count == 0:
+        raise ValueError("training: the batches iterable produced no batch")
+    return total / count
+
+
+def evaluate(model, loss_fn, batches) -> float:
+    """Mean of loss_fn over ``batches`` in eval mode without a graph, weighted by batch size."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        with no_grad():
+            for i, batch in enumerate(batches):
+                x, y = _check_batch(batch, i)
+                n = len(x)
+                total += B.item(loss_fn(model(x), y).data) * n  # one sync per batch, for the mean
+                count += n
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate: the batches iterable produced no batch")
+    return total / count
+
+
+def fit(model, optimizer, loss_fn, batches, epochs: int = 1, eval_batches=None,
+        history: History | None = None) -> History:
+    """Train for ``epochs`` passes over ``batches`` and return the :class:`History`.
+
+    ``batches`` must be re-iterable (a list or a DataLoader), or a callable
+    ``epoch -> iterable`` (e.g. to reshuffle); ``eval_batches`` likewise, evaluated after
+    every epoch.  ``loss_fn(outputs, targets)`` returns a scalar Tensor (e.g.
+    ``tg.functional.cross_entropy``).  A given ``history`` is extended.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
+    history = History() if history is None else history
+
+    def batches_for(source, epoch):
+        return source(epoch) if callable(source) else source
+
+    for epoch in range(epochs):
+        history.epoch_losses.append(train_epoch(model, optimizer, loss_fn,
+                                                batches_for(batches, epoch), history))
+        if eval_batches is not None:
+            history.eval_losses.append(evaluate(model, loss_fn, batches_for(eval_batches, epoch)))
+    return history
