@@ -62,6 +62,9 @@ class _BatchNorm(Module):
             raise ValueError(f"{self.layer_name()}: expected input {self._layout.format(C=self.num_features)}, "
                              f"found shape {tuple(x.shape)}")
         use_batch_stats = self.training or not self.track_running_stats
+        if use_batch_stats and x.size // x.shape[1] <= 1:  # checked before any buffer changes
+            raise ValueError(f"{self.layer_name()}: expected more than 1 value per channel when "
+                             f"training, found input shape {tuple(x.shape)}")
         nbt = None
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1          # in place: the buffer array is kept
