@@ -258,19 +258,11 @@ _FREED_MSG = ("Trying to backward through the graph a second time (its saved ten
 def _run_backward(roots, root_grads, create_graph, retain_graph, targets):
     """Propagate gradients from ``roots``; return the gradients of ``targets`` (for grad())
     or, with targets=None, accumulate into leaves' ``.grad``."""
-    from .functional import copy as _copy  # late import: functional builds on tensor
-
     touched = []
     heap = []
     seen = set()
     counter = 0
-
-    def push(f):
-        nonlocal counter
-        if id(f) not in seen:
-            seen.add(id(f))
-            counter += 1
-            heapq.heappush(heap, (-f.generation, counter, f))
+    heappush, heappop = heapq.heappush, heapq.heappop
 
     for r, g in zip(roots, root_grads):
         if r._pass_grad is None:
@@ -279,48 +271,65 @@ def _run_backward(roots, root_grads, create_graph, retain_graph, targets):
         else:
             with _grad_mode(create_graph):
                 r._pass_grad = r._pass_grad + g
-        if r.creator is not None:
-            push(r.creator)
+        c = r.creator
+        if c is not None and id(c) not in seen:
+            seen.add(id(c))
+            counter += 1
+            heappush(heap, (-c.generation, counter, c))
 
     old_mode = _GradMode.enabled
     _GradMode.enabled = create_graph  # the backward rules record a graph only if asked
     try:
         while heap:
-            f = heapq.heappop(heap)[2]
-            if f.inputs is None:
+            f = heappop(heap)[2]
+            inputs = f.inputs
+            if inputs is None:
                 raise RuntimeError(_FREED_MSG)
-            outs = [ref() for ref in f.outputs]
-            gys = [None if o is None else o._pass_grad for o in outs]
-            if all(g is None for g in gys):
-                continue
+            refs = f.outputs
+            if len(refs) == 1:  # the common case, kept lean
+                o = refs[0]()
+                gy = None if o is None else o._pass_grad
+                if gy is None:
+                    continue
+                gys = (gy,)
+            else:
+                outs = [ref() for ref in refs]
+                gys = [None if o is None else o._pass_grad for o in outs]
+                if gys.count(None) == len(gys):
+                    continue
+                for i, g in enumerate(gys):
+                    if g is None:  # an unused output of a multi-output primitive: zero gradient
+                        shape, dtype = f.out_meta[i]
+                        gys[i] = Tensor(B.array_module(inputs[0].data).zeros(shape, dtype=dtype))
             if create_graph and not f.differentiable_backward:
                 raise RuntimeError(f"{type(f).__name__} has no differentiable backward: its second "
                                    f"derivative is not available (create_graph=True)")
-            for i, g in enumerate(gys):
-                if g is None:  # an unused output of a multi-output primitive: zero gradient
-                    shape, dtype = f.out_meta[i]
-                    gys[i] = Tensor(B.array_module(f.inputs[0].data).zeros(shape, dtype=dtype))
             gxs = f.backward(*gys)
-            if not isinstance(gxs, tuple):
+            if type(gxs) is not tuple:
                 gxs = (gxs,)
-            for x, gx, need in zip(f.inputs, gxs, f.needs_grad):
-                if not need or gx is None:
+            needs = f.needs_grad
+            for i, gx in enumerate(gxs):
+                if gx is None or not needs[i]:
                     continue
-                if gx.shape != x.shape:  # a wrong rule must not pass silently
+                x = inputs[i]
+                if gx.data.shape != x.data.shape:  # a wrong rule must not pass silently
                     raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape "
-                                       f"{gx.shape} for an input of shape {x.shape}")
+                                       f"{gx.shape} for input {i} of shape {x.shape}")
                 if x._pass_grad is None:
                     x._pass_grad = gx
                     touched.append(x)
                 else:
                     x._pass_grad = x._pass_grad + gx
-                if x.creator is not None:
-                    push(x.creator)
+                c = x.creator
+                if c is not None and id(c) not in seen:
+                    seen.add(id(c))
+                    counter += 1
+                    heappush(heap, (-c.generation, counter, c))
             if not retain_graph:
                 f.inputs = None
         if targets is not None:
             return [t._pass_grad for t in targets]
-        _accumulate_leaf_grads(touched, root_grads, create_graph, _copy)
+        _accumulate_leaf_grads(touched, root_grads, create_graph)
         return None
     finally:
         _GradMode.enabled = old_mode
@@ -332,7 +341,7 @@ def _owns_memory(g: Tensor, assigned: set) -> bool:
     return id(g) not in assigned and g.data.base is None
 
 
-def _accumulate_leaf_grads(touched, root_grads, create_graph, copy):
+def _accumulate_leaf_grads(touched, root_grads, create_graph):
     """Write the pass's gradients into ``.grad`` of leaves (and retain_grad tensors).
 
     A gradient object handed to one leaf is never handed to another, and a gradient that
@@ -340,6 +349,8 @@ def _accumulate_leaf_grads(touched, root_grads, create_graph, copy):
     update of one ``.grad`` can never change another's).  Leaves backed by a flat buffer
     (FlatParameters) add into their slice of the flat gradient instead.
     """
+    from .functional import copy  # late import: functional builds on tensor
+
     assigned = {id(g) for g in root_grads}
     for t in touched:
         if not (t.creator is None and t.requires_grad) and not t._retains_grad:
