@@ -349,3 +349,46 @@ def test_conventions_at_kinks_match_torch(torch):
     _, g1, _ = _our_derivatives(lambda a: F.max(a, 1), [m], np.array([0.6]), [m])
     _, g2, _ = _torch_derivatives(torch, lambda t, a: t.amax(a, 1), [m], np.array([0.6]), [m])
     np.testing.assert_array_equal(g1[0], g2[0])
+
+
+# ---------------------------------------------------------------- fused backward primitives
+# The backward rules of sigmoid, tanh, cross_entropy and linear are primitives themselves
+# (one node instead of three); they are differentiable operations too and get the same checks.
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gemm_all_transposes(torch, trans_a, trans_b):
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((4, 3) if trans_a else (3, 4))
+    b = rng.standard_normal((5, 4) if trans_b else (4, 5))
+    ours = lambda x, y: F.gemm(x, y, trans_a, trans_b)  # noqa: E731
+    check_both(ours, _tensors(rng, [a.shape, b.shape], [normal, normal]))
+    compare_with_torch(torch, ours, lambda t, x, y: (x.T if trans_a else x) @ (y.T if trans_b else y), [a, b])
+
+
+def test_fused_gradient_primitives_gradcheck():
+    from tinygrad_ngd.functional.core import CrossEntropyGrad, SigmoidGrad, TanhGrad
+    rng = np.random.default_rng(7)
+    y_sig = tg.Tensor(rng.uniform(0.1, 0.9, (3, 4)), requires_grad=True)
+    y_tanh = tg.Tensor(rng.uniform(-0.9, 0.9, (3, 4)), requires_grad=True)
+    gy = tg.Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    check_both(lambda y, g: SigmoidGrad()(y, g), [y_sig, gy])
+    check_both(lambda y, g: TanhGrad()(y, g), [y_tanh, gy])
+    labels = rng.integers(0, 4, 3)
+    x = tg.Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    g0 = tg.Tensor(np.array(0.7), requires_grad=True)
+    check_both(lambda a, g: CrossEntropyGrad(labels, 1 / 3)(a, g), [x, g0])
+
+
+def test_third_derivatives_of_fused_activations_match_torch(torch):
+    """d³/dx³ through the fused backward primitives equals torch's."""
+    x0 = np.random.default_rng(8).standard_normal(5)
+    for ours, theirs in [(F.sigmoid, torch.sigmoid), (F.tanh, torch.tanh)]:
+        x = tg.Tensor(x0.copy(), requires_grad=True)
+        (g1,) = tg.grad(ours(x).sum(), [x], create_graph=True)
+        (g2,) = tg.grad(g1.sum(), [x], create_graph=True)
+        (g3,) = tg.grad(g2.sum(), [x])
+        tx = torch.tensor(x0, requires_grad=True)
+        (t1,) = torch.autograd.grad(theirs(tx).sum(), tx, create_graph=True)
+        (t2,) = torch.autograd.grad(t1.sum(), tx, create_graph=True)
+        (t3,) = torch.autograd.grad(t2.sum(), tx)
+        assert_close(g3.numpy(), t3.numpy(), "third derivative")
