@@ -25,3 +25,7 @@ __all__ = ["hvp", "hvp_at", "gradient", "gradient_at", "evaluate_loss", "Hessian
            "top_eigenvalues", "lanczos", "spectral_density", "hutchinson_trace", "condition_number",
            "Eigenpairs", "LanczosResult", "TraceEstimate", "ConditionEstimate",
            "conjugate_gradient", "CGResult", "step_safety", "StepSafety"]
+
+from .fisher import (FisherOperator, empirical_fvp, fisher_operator, fvp, per_example_gradients)  # noqa: E402
+
+__all__ += ["FisherOperator", "fisher_operator", "fvp", "empirical_fvp", "per_example_gradients"]

@@ -21,3 +21,7 @@ from .resnet import BasicBlock, CifarResNet, resnet20, resnet32, resnet44, resne
 __all__ += ["Conv2d", "Conv1d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "BatchNorm1d",
             "BatchNorm2d", "LSTM", "detach_state", "Embedding", "BasicBlock", "CifarResNet",
             "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
+
+from .whitened import WhitenedDense, whiten, whitened_layers  # noqa: E402
+
+__all__ += ["WhitenedDense", "whiten", "whitened_layers"]

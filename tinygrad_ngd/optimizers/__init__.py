@@ -38,3 +38,9 @@ __all__ += ["SGD", "SGDHistory", "Rprop", "DeltaBarDelta", "Adagrad", "RMSprop",
             "clip_grad_value_", "grad_norm", "add_weight_decay", "decoupled_weight_decay_", "StepLR",
             "MultiStepLR", "ExponentialLR", "LinearLR", "ReduceLROnPlateau", "LinearDecayToConstant",
             "MomentumWarmup"]
+
+# Natural gradient and PRONG (note 002, "Natural Gradients", "PRONG")
+from .natural_gradient import NaturalGradient  # noqa: E402
+from .prong import PRONG  # noqa: E402
+
+__all__ += ["NaturalGradient", "PRONG"]

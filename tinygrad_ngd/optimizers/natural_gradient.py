@@ -1,0 +1,116 @@
+"""Natural gradient descent: θ ← θ − lr·(F + λI)⁻¹ ∇L, solved by conjugate gradient.
+
+Note 002 (002_3de7ef65372a02f2.txt), "Natural Gradients": plain gradient descent is the
+step that minimizes ⟨θ, f'⟩ + ‖θ − θ_t‖²/(2α) with distance measured in orthonormal
+parameter coordinates; measuring it instead with the metric tensor G = F (the Fisher
+information matrix) gives the natural gradient f'_N = F⁻¹ f' ("Relationship: Natural
+Gradient vs. Gradient").  F is never formed: (F + λI) d = g is solved by conjugate
+gradient on Fisher-vector products (:class:`tinygrad_ngd.curvature.FisherOperator`,
+which reuses the Gauss-Newton machinery: for softmax and Gaussian outputs F = Jᵀ H_ℓ J).
+
+Symbols: lr = α; damping = λ (Tikhonov damping, which also keeps CG on a positive
+definite system: F is only semi-definite); g = f' = ∇L of the mean negative
+log-likelihood L = (1/N) Σₙ −log p(yₙ|xₙ) on the batch.
+"""
+
+from __future__ import annotations
+
+from .. import functional as F
+from ..curvature.cg import conjugate_gradient
+from ..curvature.fisher import FisherOperator, nll_output_gradient
+from ..curvature.gauss_newton import _as_targets
+from .base import Optimizer, check_nonnegative, check_positive
+
+_FISHERS = ("true", "empirical")
+
+
+class NaturalGradient(Optimizer):
+    """NaturalGradient(params, lr=1.0, damping=1e-3, distribution="categorical",
+    fisher="true", sigma=1.0, cg_tol=1e-10, cg_maxiter=None)
+
+    ``step(output_fn, targets)``: ``output_fn()`` returns the network output z on the
+    batch at the current parameters (logits for ``distribution='categorical'``, the
+    Gaussian mean for ``'gaussian'`` with standard deviation ``sigma``), ``targets`` the
+    labels / regression targets.  One forward pass gives z; the gradient g = Jᵀ∇_zL and
+    every Fisher product reuse its graph.  ``grad=`` overrides g (e.g. with a
+    regularizer added).  Returns the batch loss L (a Tensor).
+
+    ``fisher='true'`` uses the model's Fisher (the expectation over its own predictive
+    distribution), ``'empirical'`` the empirical Fisher (1/N) Σ gₙgₙᵀ of the observed
+    labels.  ``cg_tol``/``cg_maxiter`` control the solve; ``last_cg`` keeps its report.
+    """
+
+    def __init__(self, params, lr=1.0, damping=1e-3, distribution="categorical", fisher="true",
+                 sigma=1.0, cg_tol=1e-10, cg_maxiter=None, skip_nonfinite=False):
+        check_nonnegative("damping", damping)
+        check_positive("sigma", sigma)
+        check_nonnegative("cg_tol", cg_tol)
+        if fisher not in _FISHERS:
+            raise ValueError(f"invalid fisher: {fisher!r} (expected one of {_FISHERS})")
+        if distribution not in ("categorical", "gaussian"):
+            raise ValueError(f"invalid distribution: {distribution!r} (expected 'categorical' for "
+                             f"softmax logits or 'gaussian' for a Gaussian mean)")
+        if cg_maxiter is not None and (isinstance(cg_maxiter, bool) or int(cg_maxiter) != cg_maxiter
+                                       or cg_maxiter <= 0):
+            raise ValueError(f"invalid cg_maxiter: {cg_maxiter!r} (expected a positive integer or None)")
+        super().__init__(params, lr, skip_nonfinite, damping=damping, distribution=distribution,
+                         fisher=fisher, sigma=sigma, cg_tol=cg_tol, cg_maxiter=cg_maxiter)
+        self.last_cg = None
+
+    def batch_loss(self, z, targets):
+        """L = (1/N) Σₙ −log p(yₙ|zₙ): cross-entropy, or ½‖zₙ − tₙ‖²/σ² averaged (no constant)."""
+        h = self.hyper
+        if h["distribution"] == "categorical":
+            return F.cross_entropy(z, targets)
+        t = F.as_tensor(targets.astype(z.dtype, copy=False))
+        return ((z - t) ** 2).sum() * (0.5 / (h["sigma"] ** 2 * z.shape[0]))
+
+    def fisher_operator(self, output_fn, targets) -> FisherOperator:
+        """(F + λI) at the current parameters, on the batch of ``output_fn``."""
+        h = self.hyper
+        return FisherOperator(output_fn, self.params, h["distribution"], h["fisher"], targets,
+                              "mean", h["sigma"], h["damping"])
+
+    def step(self, output_fn=None, targets=None, grad=None, closure=None):
+        if closure is not None or output_fn is None or targets is None:
+            raise ValueError("NaturalGradient.step needs output_fn= (a callable returning the network "
+                             "output on the batch) and targets=; the Fisher is built from the output, "
+                             "so a loss closure is not enough")
+        h = self.hyper
+        op = self.fisher_operator(output_fn, targets)
+        z = op.jacobian.output
+        t = _as_targets(targets, z, "cross_entropy" if h["distribution"] == "categorical" else "mse")
+        if grad is None:
+            # g = Jᵀ ∇_z L with ∇_{zₙ} L = rₙ/N: one backward on the operator's graph
+            r = nll_output_gradient(z.data, t, h["distribution"], h["sigma"])
+            g = op.jacobian.vjp(r / z.shape[0])
+        else:
+            g = self._as_grad(grad)
+        loss = self.batch_loss(z.detach(), t)
+        if not self._check_finite(g):
+            self.skipped_steps += 1
+            return loss
+        self._update_with(op, g)
+        self.step_count += 1
+        return loss
+
+    def natural_direction(self, op, g):
+        """d solving (F + λI) d = g by conjugate gradient (the natural gradient F⁻¹f' at λ=0)."""
+        h = self.hyper
+        res = conjugate_gradient(op, g, tol=h["cg_tol"], maxiter=h["cg_maxiter"])
+        self.last_cg = res
+        if res.negative_curvature:
+            raise FloatingPointError(f"NaturalGradient: CG met curvature pᵀ(F + λI)p = {res.curvature:.3g} "
+                                     f"≤ 0 (F is only semi-definite); use damping > 0 "
+                                     f"(got {h['damping']})")
+        return res.x
+
+    def _update_with(self, op, g) -> None:
+        d = self.natural_direction(op, g)
+        self.params.data -= self.lr_vector() * d      # θ ← θ − α (F + λI)⁻¹ f'
+
+    def _update(self, g) -> None:  # the base step() path is replaced by step(output_fn, targets)
+        raise RuntimeError("NaturalGradient: call step(output_fn=..., targets=...)")
+
+
+__all__ = ["NaturalGradient"]

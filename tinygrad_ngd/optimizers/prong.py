@@ -1,0 +1,251 @@
+"""PRONG: Projected Natural Gradient Descent (Desjardins et al. 2015, Natural Neural Networks).
+
+Note 002 (002_3de7ef65372a02f2.txt), "PRONG: Projected Natural Gradient Descent" and its
+Algorithm 1.  Instead of inverting the Fisher matrix, reparametrize the network so its
+Fisher is close to the identity — whiten every layer's input — and take plain gradient
+steps in the new coordinates Ω = (Vᵢ, dᵢ) of hᵢ = fᵢ(Vᵢ Uᵢ₋₁(hᵢ₋₁ − cᵢ) + dᵢ)
+(:class:`tinygrad_ngd.layers.WhitenedDense`).  Every T updates (amortizing the cost):
+
+    for every whitened layer i:                                     Algorithm 1, lines 6-11
+        (Wᵢ, bᵢ) = (Vᵢ Uᵢ₋₁, dᵢ − Wᵢ cᵢ)                 canonical parameters, P_Φ⁻¹(Ω)
+        μᵢ, Σᵢ  ← mean and covariance of the layer's input on N_s samples
+        cᵢ ← μᵢ;  Uᵢ₋₁ ← (Λ + εI)^(−½) Eᵀ  from  Σᵢ + εI = E (Λ + εI) Eᵀ     (PCA)
+                   or  E (Λ + εI)^(−½) Eᵀ                                    (ZCA)
+        Vᵢ ← Wᵢ Uᵢ₋₁⁻¹;  dᵢ ← bᵢ + Wᵢ cᵢ                  P_Φ(θ): the function is unchanged
+    one base-optimizer update on Ω (plain SGD by default, Algorithm 1 line 13)
+
+Two departures from the printed algorithm, both forced by the reparametrization itself:
+line 7's b = d + W c and line 10's "cᵢ ← bᵢ − Vᵢ cᵢ" are typos for b = d − W c and
+d ← b + W c (see :mod:`tinygrad_ngd.layers.whitened`).  And because re-whitening does not
+change the function, every layer's input is the same before and after the others are
+re-whitened, so one forward pass over the N_s samples serves all layers.
+
+Schedule: Algorithm 1 re-whitens at the top of iteration t when t mod T = 0, before the
+gradient of that iteration is taken.  Here the gradient is taken by the caller before
+``step()``, so the re-whitening of iteration t is done at the end of step t − 1 (and,
+for t = 0, in the constructor unless ``whiten_at_start=False``): each gradient is still
+taken in the coordinates it is applied in.
+
+Σ is the biased (1/N_s) sample covariance, so after re-whitening with ε = 0 the
+whitened inputs U(h − c) of those very samples have mean 0 and covariance exactly I.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from .. import backend as B
+from ..flat import FlatParameters
+from ..layers.whitened import whitened_layers
+from ..tensor import Tensor, no_grad
+from .base import Optimizer
+from .sgd import SGD
+
+WHITENINGS = ("pca", "zca")
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"PRONG: {name} must be an integer >= {minimum}, got {value!r}")
+
+
+def input_statistics(h):
+    """(μ, Σ) of the rows of h (N_s, n): the mean and the biased covariance
+    (1/N_s) Σₖ (hₖ − μ)(hₖ − μ)ᵀ (Algorithm 1, line 8)."""
+    mu = h.mean(axis=0)
+    centered = h - mu
+    return mu, (centered.T @ centered) / h.shape[0]
+
+
+def whitening_from_covariance(sigma, epsilon, kind="pca"):
+    """(U, U⁻¹, λ) from the eigendecomposition Σ + εI = E diag(λ + ε) Eᵀ (line 9).
+
+    PCA: U = diag(λ + ε)^(−½) Eᵀ, U⁻¹ = E diag(λ + ε)^(½) (rotate, then rescale);
+    ZCA: U = E diag(λ + ε)^(−½) Eᵀ, U⁻¹ = E diag(λ + ε)^(½) Eᵀ (the symmetric whitening
+    closest to the identity).  Both give U (Σ + εI) Uᵀ = I.  The inverse comes from the
+    same factors, not from a numerical inverse.  λ (ascending) is returned for checks.
+    """
+    xp = B.array_module(sigma)
+    lam, E = xp.linalg.eigh(sigma)
+    scale = xp.sqrt(lam + epsilon)
+    U = (E / scale).T                  # diag(λ+ε)^(−½) Eᵀ
+    U_inv = E * scale                  # E diag(λ+ε)^(½)
+    if kind == "zca":
+        U = E @ U
+        U_inv = U_inv @ E.T
+    return U, U_inv, lam
+
+
+class PRONG(Optimizer):
+    """PRONG(params, lr=None, T=100, n_samples=1000, epsilon=1e-3, samples=None,
+    whitening="pca", base=None, whiten_at_start=True)
+
+    ``params``: FlatParameters of a model that has WhitenedDense layers (build the model,
+    call ``L.whiten(model)``, then ``FlatParameters(model)``).  Arguments → Algorithm 1:
+      T           reparametrization period T (an integer ≥ 1)
+      n_samples   N_s, the number of samples for μ and Σ
+      epsilon     ε ≥ 0, added to Σ's eigenvalues (ε = 0 needs a full-rank Σ)
+      samples     the training inputs 𝒟 to draw N_s rows from (host or backend array,
+                  without replacement, from ``tg.manual_seed``'s generator), or a callable
+                  returning a batch of inputs
+      whitening   "pca" (the note's) or "zca"
+      base        the optimizer of line 13 on the same ``params`` (default ``SGD(params, lr)``)
+
+    ``step(grad=None, closure=None)`` makes one base update and then, when T updates have
+    passed, re-whitens (:meth:`reparametrize`).  ``n_reparametrizations`` and
+    ``reparametrization_seconds`` count that work.  The base optimizer's state (momentum
+    buffers, ...) is kept across a re-whitening, in the new coordinates unchanged.
+    """
+
+    def __init__(self, params, lr=None, T=100, n_samples=1000, epsilon=1e-3, samples=None,
+                 whitening="pca", base=None, whiten_at_start=True, skip_nonfinite=False):
+        if not isinstance(params, FlatParameters):
+            raise TypeError(f"PRONG: params must be a FlatParameters, got {type(params).__name__}")
+        _check_int("T (the reparametrization period)", T, 1)
+        _check_int("n_samples (N_s)", n_samples, 1)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not math.isfinite(epsilon) \
+                or epsilon < 0:
+            raise ValueError(f"PRONG: epsilon (ε, the eigenvalue regularizer) must be a finite number "
+                             f">= 0, got {epsilon!r}")
+        if whitening not in WHITENINGS:
+            raise ValueError(f"PRONG: whitening must be one of {WHITENINGS}, got {whitening!r}")
+        model = params.model
+        layers = whitened_layers(model) if model is not None else []
+        if not layers:
+            raise ValueError("PRONG: the model has no WhitenedDense layer to re-whiten. Convert its "
+                             "Dense layers first: model = tinygrad_ngd.layers.whiten(model); then "
+                             "params = FlatParameters(model) and PRONG(params, ...)")
+        if epsilon == 0:
+            narrow = [(n, m.in_features) for n, m in layers if n_samples <= m.in_features]
+            if narrow:
+                raise ValueError(f"PRONG: with epsilon=0, n_samples={n_samples} cannot give a full-rank "
+                                 f"input covariance Σ for layer(s) {narrow} (name, width): N_s centred "
+                                 f"samples span at most N_s − 1 dimensions, so Σ is singular and "
+                                 f"Σ^(−½) does not exist. Use n_samples > width or epsilon > 0")
+        if samples is None:
+            raise ValueError("PRONG: samples= is required (the training inputs to estimate each "
+                             "layer's input mean and covariance from, or a callable returning a batch)")
+        if not callable(samples) and getattr(samples, "shape", (0,))[0] < n_samples:
+            raise ValueError(f"PRONG: samples has {getattr(samples, 'shape', (0,))[0]} rows, fewer than "
+                             f"n_samples={n_samples}")
+        if base is None:
+            if lr is None:
+                raise ValueError("PRONG: give lr (for the default SGD base optimizer) or base=")
+            base = SGD(params, lr=lr)
+        elif not isinstance(base, Optimizer) or base.params is not params:
+            raise ValueError("PRONG: base must be an Optimizer built on the same FlatParameters")
+        elif lr is not None:
+            raise ValueError("PRONG: give lr to the base optimizer, not to PRONG, when base= is set")
+        super().__init__(params, base.lr, skip_nonfinite, T=T, n_samples=n_samples, epsilon=epsilon,
+                         whitening=whitening)
+        self.base = base
+        self.layers = layers
+        self.samples = samples
+        self.t = 0                         # Algorithm 1's update counter
+        self.n_reparametrizations = 0
+        self.reparametrization_seconds = 0.0
+        if whiten_at_start:
+            self.reparametrize()           # t = 0: mod(t, T) = 0
+
+    # ------------------------------------------------------------------ lr goes to the base
+    @property
+    def lr(self):
+        return self.base.lr
+
+    @lr.setter
+    def lr(self, value):
+        if hasattr(self, "base"):
+            self.base.lr = value
+        else:  # during Optimizer.__init__
+            Optimizer.lr.fset(self, value)
+
+    # ------------------------------------------------------------------ Algorithm 1
+    def draw_samples(self):
+        """N_s inputs from 𝒟 (line 8), on the backend in the parameters' dtype."""
+        if callable(self.samples):
+            x = self.samples()
+        else:
+            rows = B.host_rng().choice(self.samples.shape[0], self.hyper["n_samples"], replace=False)
+            x = self.samples[B.asarray(rows) if B.is_backend_array(self.samples) else rows]
+        x = x.data if isinstance(x, Tensor) else x
+        if not B.is_backend_array(x):
+            x = B.asarray(x)  # host -> device once per reparametrization
+        return x.astype(self.params.dtype, copy=False)
+
+    def layer_inputs(self, x) -> list:
+        """Each whitened layer's input h on the samples x, from one forward pass."""
+        for _, layer in self.layers:
+            object.__setattr__(layer, "_recording", True)
+        try:
+            with no_grad():
+                self.params.model(Tensor(x))
+            inputs = [layer.recorded_input for _, layer in self.layers]
+        finally:
+            for _, layer in self.layers:
+                object.__setattr__(layer, "_recording", False)
+                object.__setattr__(layer, "recorded_input", None)
+        return inputs
+
+    def new_whitening(self, name, layer, h):
+        """(U, U⁻¹, c) for one layer from its input h (lines 8-9), refusing a singular Σ at ε = 0."""
+        eps = self.hyper["epsilon"]
+        mu, sigma = input_statistics(h)
+        U, U_inv, lam = whitening_from_covariance(sigma, eps, self.hyper["whitening"])
+        if eps == 0:
+            # one host transfer per layer per reparametrization: the refusal is control flow
+            lam_min, lam_max = B.item(lam[0]), B.item(lam[-1])
+            tiny = lam_max * layer.in_features * float(B.xp().finfo(lam.dtype).eps)
+            if not lam_min > tiny:
+                raise ValueError(f"PRONG: layer {name!r}: the covariance Σ of its input on {h.shape[0]} "
+                                 f"samples is rank-deficient (eigenvalues from {lam_min:.3g} to "
+                                 f"{lam_max:.3g}), so Σ^(−½) does not exist (e.g. input features that "
+                                 f"never vary, such as MNIST's border pixels). Use epsilon > 0 "
+                                 f"(whitening Σ + εI) or other samples; nothing was changed")
+        return U, U_inv, mu
+
+    def reparametrize(self) -> None:
+        """Lines 6-11 for every whitened layer; the network's function is unchanged.
+
+        All new whitenings are computed before any is installed, so a refused layer
+        leaves the model as it was."""
+        start = time.perf_counter()
+        inputs = self.layer_inputs(self.draw_samples())
+        new = [self.new_whitening(name, layer, h) for (name, layer), h in zip(self.layers, inputs)]
+        for (_, layer), (U, U_inv, c) in zip(self.layers, new):
+            layer.set_whitening(U, c, U_inv)     # V ← W U⁻¹, d ← b + W c, in place
+        self.n_reparametrizations += 1
+        self.reparametrization_seconds += time.perf_counter() - start
+
+    def step(self, grad=None, closure=None):
+        """One base update on Ω (line 13), then t ← t + 1 and, if mod(t, T) = 0, lines 6-11."""
+        before = self.base.step_count
+        loss = self.base.step(grad=grad, closure=closure)
+        if self.base.step_count == before:      # a skipped (non-finite) step is no update
+            self.skipped_steps = self.base.skipped_steps
+            return loss
+        self.t += 1
+        self.step_count = self.t
+        if self.t % self.hyper["T"] == 0:
+            self.reparametrize()
+        return loss
+
+    def _update(self, g) -> None:  # step() delegates to the base optimizer
+        raise RuntimeError("PRONG: use step(); the update is the base optimizer's")
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """The base optimizer's state and PRONG's counters (U and c are the model's buffers)."""
+        return {"base": self.base.state_dict(), "t": self.t, "hyper": dict(self.hyper),
+                "n_reparametrizations": self.n_reparametrizations}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in ("base", "t"):
+            if key not in state:
+                raise ValueError(f"PRONG.load_state_dict: missing key {key!r}")
+        self.base.load_state_dict(state["base"])
+        self.t = self.step_count = int(state["t"])
+        self.n_reparametrizations = int(state.get("n_reparametrizations", 0))
+
+
+__all__ = ["PRONG", "input_statistics", "whitening_from_covariance"]
