@@ -10,6 +10,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import functional as F
@@ -250,3 +252,26 @@ def test_parameter_blocks_hook_splits_a_module():
 
     with pytest.raises(ValueError, match="exactly once"):
         FlatParameters(Broken())
+
+
+@settings(max_examples=10, deadline=None)
+@given(widths=st.lists(st.integers(1, 5), min_size=2, max_size=5), bias=st.booleans(),
+       block_by=st.sampled_from(["layer", "tensor"]))
+def test_flat_invariants_for_random_mlps(widths, bias, block_by):
+    tg.set_default_dtype("float64")
+    tg.manual_seed(0)
+    layers = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [L.Dense(a, b, bias=bias), L.Tanh()]
+    model = L.Sequential(*layers)
+    params = FlatParameters(model, block_by=block_by)
+    # blocks tile [0, d) in order, and the parameters inside them are the model's, in order
+    assert params.blocks[0].slice.start == 0 and params.blocks[-1].slice.stop == params.numel
+    for b0, b1 in zip(params.blocks[:-1], params.blocks[1:]):
+        assert b0.slice.stop == b1.slice.start
+    assert [n for b in params.blocks for n in b.param_names] == [n for n, _ in model.named_parameters()]
+    assert all(np.shares_memory(p.data, params.data) for p in model.parameters())
+    x = tg.Tensor(np.random.default_rng(len(widths)).standard_normal((3, widths[0])))
+    (model(x) * model(x)).sum().backward()
+    np.testing.assert_array_equal(params.grad, np.concatenate([p.grad.numpy().reshape(-1)
+                                                               for p in model.parameters()]))
