@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .. import backend as B
 from .base import Optimizer, check_positive
-from .norms import block_norm_vector, normalize_blocks, scope_slices
+from .norms import l2_norm, safe_divide, scope_slices
 
 
 class AdaGradBNG(Optimizer):
@@ -38,9 +38,13 @@ class AdaGradBNG(Optimizer):
 
     def _update(self, F) -> None:
         xp = B.array_module(F)
-        g = normalize_blocks(F, self.slices, "l2")                        # line 3: g_t
+        g, F_norm = xp.empty_like(F), xp.empty_like(F)
+        for sl in self.slices:
+            n = l2_norm(F[sl])                                            # ‖F′_i(x_t, ξ_t)‖₂
+            F_norm[sl] = n
+            g[sl] = safe_divide(F[sl], n)                                 # line 3: g_t^i
         sum_sq = self.zeros_state("sum_sq")
         sum_sq += g * g
         s = xp.sqrt(sum_sq)                                               # line 4: s_t
-        tau = self.lr_vector() * block_norm_vector(F, self.slices, "l2") / (self.hyper["delta"] + s)  # line 6
+        tau = self.lr_vector() * F_norm / (self.hyper["delta"] + s)       # line 6: τ_t
         self.params.data -= tau * g                                       # line 7

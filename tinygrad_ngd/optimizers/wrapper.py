@@ -10,6 +10,7 @@ all the state; ``params.grad`` is never modified.
 
 from __future__ import annotations
 
+from .. import backend as B
 from ..tensor import enable_grad
 from .base import Optimizer
 
@@ -48,7 +49,8 @@ class GradientWrapper:
         if grad is None:
             g = self.params.grad
         else:
-            g = self.params.check_vector(getattr(grad, "data", grad), f"{type(self).__name__}.step: grad")
+            data = grad if B.is_backend_array(grad) else getattr(grad, "data", grad)  # a Tensor's array
+            g = self.params.check_vector(data, f"{type(self).__name__}.step: grad")
         self.base.step(grad=self.transform(g))
         return loss
 
