@@ -123,3 +123,27 @@ def test_training_errors():
         fit(model, opt, F.cross_entropy, [], epochs=-1)
     with pytest.raises(ValueError, match="loss_fn must return a scalar"):
         train_step(model, opt, lambda out, t: out, tg.Tensor(x.astype(np.float32)), y)
+
+
+def test_recorded_loss_is_the_first_closure_evaluation_and_a_closure_is_required():
+    model = L.Sequential(L.Dense(5, 3))
+    params = tg.FlatParameters(model)
+    x, y = data(4)
+    xt = tg.Tensor(x.astype(np.float32))
+
+    class TwoEvaluations(O.Optimizer):  # a line-search-like method: evaluates twice
+        def step(self, grad=None, closure=None):
+            first = closure()
+            self.params.data[...] += 1.0
+            closure()
+            return first
+
+    expected = F.cross_entropy(model(xt), y).item()
+    assert train_step(model, TwoEvaluations(params, lr=0.1), F.cross_entropy, xt, y) == expected
+
+    class IgnoresClosure(O.Optimizer):
+        def step(self, grad=None, closure=None):
+            return None
+
+    with pytest.raises(RuntimeError, match="never called the closure"):
+        train_step(model, IgnoresClosure(params, lr=0.1), F.cross_entropy, xt, y)

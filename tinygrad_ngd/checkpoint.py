@@ -138,7 +138,7 @@ def read_checkpoint(path) -> dict:
     """Read and check a checkpoint file without applying it.
 
     Returns {"step", "rng", "extra", "model_state", "optimizer_class", "optimizer_state"}
-    (host arrays).  Raises FileNotFoundError, or CheckpointError (a ValueError) naming
+    with host NumPy arrays (``load_state_dict`` methods move them to the backend).  Raises FileNotFoundError, or CheckpointError (a ValueError) naming
     the file when it is truncated, corrupted or not a checkpoint.
     """
     path = os.fspath(path)

@@ -48,7 +48,11 @@ def _check_batch(batch, i):
 
 def train_step(model, optimizer, loss_fn, x, y) -> float:
     """One step on the batch (x, y): zero the gradient, loss = loss_fn(model(x), y),
-    backward (fills ``optimizer.params.grad``), optimizer step.  Returns the loss."""
+    backward (fills ``optimizer.params.grad``), optimizer step.
+
+    Returns the loss at the parameters the step started from (the closure's first
+    evaluation; a line search may evaluate it again at trial points)."""
+    evaluated = []
 
     def closure():
         optimizer.zero_grad()
@@ -56,11 +60,15 @@ def train_step(model, optimizer, loss_fn, x, y) -> float:
         if loss.size != 1:
             raise ValueError(f"training: loss_fn must return a scalar, got shape {loss.shape}")
         loss.backward()
+        evaluated.append(loss)
         return loss
 
-    loss = optimizer.step(closure=closure)
+    optimizer.step(closure=closure)
+    if not evaluated:
+        raise RuntimeError(f"training: {type(optimizer).__name__}.step(closure=...) never called "
+                           f"the closure, so no gradient was computed")
     # one device -> host transfer per step, for the history (the loop's only sync)
-    return B.item(loss.data)
+    return B.item(evaluated[0].data)
 
 
 def train_epoch(model, optimizer, loss_fn, batches, history: History | None = None) -> float:
