@@ -13,6 +13,7 @@ keeps its per-coordinate state as named flat arrays in ``self.state`` (so
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 from .. import backend as B
@@ -163,7 +164,10 @@ class Optimizer:
         # Fast path: g·g is finite only if every entry is (nan and inf propagate), and one
         # BLAS dot reads g once with no boolean temporary; overflow falls to the exact test.
         # bool(...) is the one device->host sync of a step: skipping must be decided on the host.
-        if bool(xp.isfinite(xp.dot(g, g))) or bool(xp.isfinite(g).all()):
+        quiet = getattr(xp, "errstate", None)      # NumPy warns on the overflow; CuPy has none
+        with quiet(over="ignore", invalid="ignore") if quiet else contextlib.nullcontext():
+            finite = bool(xp.isfinite(xp.dot(g, g))) or bool(xp.isfinite(g).all())
+        if finite:
             return True
         if self.skip_nonfinite:
             return False
