@@ -107,7 +107,8 @@ class NaturalGradient(Optimizer):
 
     def _update_with(self, op, g) -> None:
         d = self.natural_direction(op, g)
-        self.params.data -= self.lr_vector() * d      # θ ← θ − α (F + λI)⁻¹ f'
+        theta = self.params.data                     # in place: the layers hold views of it
+        theta -= self.lr_vector() * d                # θ ← θ − α (F + λI)⁻¹ f'
 
     def _update(self, g) -> None:  # the base step() path is replaced by step(output_fn, targets)
         raise RuntimeError("NaturalGradient: call step(output_fn=..., targets=...)")

@@ -1,0 +1,121 @@
+"""NaturalGradient (note 002, "Natural Gradients"): θ ← θ − lr (F + λI)⁻¹ g, float64.
+
+On softmax (and Gaussian) regression the Fisher and the gradient have closed forms,
+built here with NumPy from the Jacobian Jₙ = [I ⊗ xₙᵀ, I] of z = W x + b; the
+optimizer's CG solve must equal the dense solve over several steps.
+"""
+
+import numpy as np
+import pytest
+
+import tinygrad_ngd as tg
+from tinygrad_ngd import layers as L
+from tinygrad_ngd import optimizers as O
+
+
+def rel(a, b):
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b)))
+
+
+def regression(rng, n=12, d=4, k=3):
+    tg.set_default_dtype("float64")
+    model = L.Dense(d, k)
+    params = tg.FlatParameters(model)
+    x = rng.standard_normal((n, d)) * np.array([0.2, 1.0, 3.0, 1.5]) + 0.5
+    return model, params, x, (lambda: model(tg.Tensor(x)))
+
+
+def jacobians(x, k):
+    """Jₙ = ∂zₙ/∂θ for z = W x + b with θ = (vec(W) row-major, b): [I_k ⊗ xₙᵀ, I_k]."""
+    return [np.concatenate([np.kron(np.eye(k), xn[None]), np.eye(k)], axis=1) for xn in x]
+
+
+def softmax(z):
+    p = np.exp(z - z.max(1, keepdims=True))
+    return p / p.sum(1, keepdims=True)
+
+
+def dense_softmax_step(theta, x, y, k, lr, damping, kind):
+    W, b = theta[:-k].reshape(k, -1), theta[-k:]
+    p = softmax(x @ W.T + b)
+    Js = jacobians(x, k)
+    r = p - np.eye(k)[y]                                       # ∂(−log p(y|z))/∂z
+    g = sum(J.T @ rn for J, rn in zip(Js, r)) / len(x)
+    if kind == "true":
+        Fm = sum(J.T @ (np.diag(pn) - np.outer(pn, pn)) @ J for J, pn in zip(Js, p)) / len(x)
+    else:
+        Fm = sum(np.outer(J.T @ rn, J.T @ rn) for J, rn in zip(Js, r)) / len(x)
+    return theta - lr * np.linalg.solve(Fm + damping * np.eye(theta.size), g)
+
+
+@pytest.mark.parametrize("kind", ["true", "empirical"])
+def test_softmax_regression_step_equals_dense_solve(rng, kind):
+    model, params, x, output_fn = regression(rng)
+    y = rng.integers(0, 3, x.shape[0])
+    lr, damping = 0.7, 1e-2
+    opt = O.NaturalGradient(params, lr=lr, damping=damping, fisher=kind, cg_tol=1e-14,
+                            cg_maxiter=60)
+    theta = params.data.copy()
+    for _ in range(4):
+        theta = dense_softmax_step(theta, x, y, 3, lr, damping, kind)
+        loss = opt.step(output_fn, y)
+        assert rel(params.data, theta) < 1e-10
+        assert opt.last_cg.converged
+    # the batch loss returned is the cross-entropy at the parameters before the step
+    assert loss.item() > 0
+
+
+def test_gaussian_regression_step_equals_dense_solve(rng):
+    model, params, x, output_fn = regression(rng)
+    t = rng.standard_normal((x.shape[0], 3))
+    lr, damping, sigma = 0.5, 1e-3, 0.5
+    opt = O.NaturalGradient(params, lr=lr, damping=damping, distribution="gaussian", sigma=sigma,
+                            cg_tol=1e-14)
+    theta = params.data.copy()
+    Js = jacobians(x, 3)
+    Fm = sum(J.T @ J for J in Js) / (sigma ** 2 * len(x))      # Jₙᵀ (I/σ²) Jₙ, averaged
+    for _ in range(3):
+        W, b = theta[:-3].reshape(3, -1), theta[-3:]
+        g = sum(J.T @ (zn - tn) for J, zn, tn in zip(Js, x @ W.T + b, t)) / (sigma ** 2 * len(x))
+        theta = theta - lr * np.linalg.solve(Fm + damping * np.eye(theta.size), g)
+        opt.step(output_fn, t)
+        assert rel(params.data, theta) < 1e-10
+
+
+def test_natural_gradient_differs_from_the_plain_gradient(rng):
+    """At λ → large the step tends to lr·g/λ; at small λ it is far from any multiple of g."""
+    model, params, x, output_fn = regression(rng)
+    y = rng.integers(0, 3, x.shape[0])
+    theta0 = params.data.copy()
+    big = O.NaturalGradient(params, lr=1.0, damping=1e6, cg_tol=1e-14)
+    big.step(output_fn, y)
+    step_big = theta0 - params.data
+    params.data[...] = theta0
+    W, b = theta0[:-3].reshape(3, -1), theta0[-3:]
+    g = sum(J.T @ rn for J, rn in zip(jacobians(x, 3), softmax(x @ W.T + b) - np.eye(3)[y])) / len(x)
+    assert rel(step_big * 1e6, g) < 1e-5
+    small = O.NaturalGradient(params, lr=1.0, damping=1e-4, cg_tol=1e-14)
+    small.step(output_fn, y)
+    d = theta0 - params.data
+    cos = d @ g / np.linalg.norm(d) / np.linalg.norm(g)
+    assert cos < 0.9
+
+
+def test_natural_gradient_bad_input(rng):
+    model, params, x, output_fn = regression(rng)
+    y = rng.integers(0, 3, x.shape[0])
+    with pytest.raises(ValueError, match="damping"):
+        O.NaturalGradient(params, lr=1.0, damping=-1.0)
+    with pytest.raises(ValueError, match="fisher"):
+        O.NaturalGradient(params, lr=1.0, fisher="sampled")
+    with pytest.raises(ValueError, match="distribution"):
+        O.NaturalGradient(params, lr=1.0, distribution="poisson")
+    with pytest.raises(ValueError, match="cg_maxiter"):
+        O.NaturalGradient(params, lr=1.0, cg_maxiter=0)
+    opt = O.NaturalGradient(params, lr=1.0)
+    with pytest.raises(ValueError, match="output_fn"):
+        opt.step()
+    with pytest.raises(ValueError, match="output_fn"):
+        opt.step(closure=lambda: None)
+    with pytest.raises(ValueError, match="integer labels"):
+        opt.step(output_fn, np.zeros(x.shape[0]))
