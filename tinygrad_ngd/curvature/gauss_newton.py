@@ -123,16 +123,15 @@ class OutputJacobian:
             with enable_grad():
                 self._jt_u = grad(self.output, self.params.parameters, grad_outputs=self._u,
                                   create_graph=True, retain_graph=True, allow_unused=True)
-        total = None
-        for g, vi in zip(self._jt_u, self.params.unflatten(v)):
-            if g is None:
-                continue
-            term = (g * Tensor(vi)).sum()
-            total = term if total is None else total + term
-        if total is None or not total.requires_grad:
-            return B.array_module(self.output.data).zeros_like(self.output.data)
-        (jv,) = grad(total, [self._u], retain_graph=True, allow_unused=True)
-        return B.array_module(self.output.data).zeros_like(self.output.data) if jv is None else jv.data
+        # ∇_u ⟨Jᵀu, v⟩ is the vector-Jacobian product of u ↦ Jᵀu with cotangent v
+        live = [(g, vi) for g, vi in zip(self._jt_u, self.params.unflatten(v))
+                if g is not None and g.requires_grad]
+        zeros = B.array_module(self.output.data).zeros_like(self.output.data)
+        if not live:
+            return zeros
+        (jv,) = grad([g for g, _ in live], [self._u], grad_outputs=[Tensor(vi) for _, vi in live],
+                     retain_graph=True, allow_unused=True)
+        return zeros if jv is None else jv.data
 
 
 class GaussNewtonOperator(LinearOperator):

@@ -44,3 +44,14 @@ from .natural_gradient import NaturalGradient  # noqa: E402
 from .prong import PRONG  # noqa: E402
 
 __all__ += ["NaturalGradient", "PRONG"]
+
+# Curvature-using methods (notes 000 §1, 002, 003, 004): Newton, truncated Newton,
+# Hessian-free, scaled conjugate gradient, vSGD, equilibrated SGD
+from .esgd import ESGD  # noqa: E402
+from .hessian_free import HessianFree  # noqa: E402
+from .newton import Newton  # noqa: E402
+from .newton_cg import NewtonCG  # noqa: E402
+from .scg import ScaledConjugateGradient  # noqa: E402
+from .vsgd import VSGD  # noqa: E402
+
+__all__ += ["Newton", "NewtonCG", "HessianFree", "ScaledConjugateGradient", "VSGD", "ESGD"]
