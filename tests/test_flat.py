@@ -275,3 +275,21 @@ def test_flat_invariants_for_random_mlps(widths, bias, block_by):
     (model(x) * model(x)).sum().backward()
     np.testing.assert_array_equal(params.grad, np.concatenate([p.grad.numpy().reshape(-1)
                                                                for p in model.parameters()]))
+
+
+def test_rebinding_data_or_grad_raises_instead_of_cutting_the_views():
+    params = FlatParameters(mlp())
+    with pytest.raises(AttributeError, match=r"write in place: params.data\[...\]"):
+        params.data = np.zeros(params.numel, np.float32)
+    with pytest.raises(AttributeError, match="grad cannot be rebound"):
+        params.grad = np.zeros(params.numel, np.float32)
+
+
+def test_augmented_assignment_updates_in_place():
+    model = mlp()
+    params = FlatParameters(model)
+    w0 = model[0].weight.numpy().copy()
+    params.data -= 1.0  # in place, then re-assigned to itself: allowed
+    params.grad += 2.0
+    np.testing.assert_array_equal(model[0].weight.numpy(), w0 - 1.0)
+    np.testing.assert_array_equal(model[0].weight._grad_buffer, 2.0)

@@ -81,7 +81,8 @@ class FlatParameters:
     of ``data`` and whose gradients are added into views of ``grad``), ``names``.
 
     Write ``params.data[...] = ...`` (in place) to change the layers; rebinding
-    ``params.data`` to a new array would cut the views.
+    ``params.data`` (or ``grad``) raises, since it would cut the views.  Build it once the
+    model is complete: a parameter replaced afterwards is not part of the vector.
     """
 
     def __init__(self, model, block_by: str = "layer"):
@@ -161,8 +162,8 @@ class FlatParameters:
         if len(set(names)) != len(names):
             raise ValueError(f"from_array: block names must be unique, got {names}")
         self.model = None
-        self.data = data.copy()
-        self.grad = B.array_module(data).zeros_like(self.data)
+        self._data = data.copy()
+        self._grad = B.array_module(data).zeros_like(self._data)
         leaf = Tensor(self.data, requires_grad=True, name="theta")
         leaf._grad_buffer = self.grad
         self.parameters = [leaf]
@@ -179,8 +180,8 @@ class FlatParameters:
         params = [p for _, members in groups for _, p in members]
         xp = B.array_module(*[p.data for p in params])
         total = sum(p.size for p in params)
-        self.data = xp.empty(total, dtype=params[0].dtype)
-        self.grad = xp.zeros(total, dtype=params[0].dtype)
+        self._data = xp.empty(total, dtype=params[0].dtype)
+        self._grad = xp.zeros(total, dtype=params[0].dtype)
         self.parameters = params
         self.names = [n for _, members in groups for n, _ in members]
         self.blocks = []
@@ -196,6 +197,31 @@ class FlatParameters:
                 start += n
             self.blocks.append(Block(block_name, slice(block_start, start),
                                      tuple(n for n, _ in members), tuple(p.shape for _, p in members)))
+
+    # ------------------------------------------------------------------ the two vectors
+    @property
+    def data(self):
+        """x ∈ ℝᵈ: the flat parameter vector (every layer parameter is a view into it)."""
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        if value is self._data:  # ``params.data -= step`` updates in place, then re-assigns
+            return
+        raise AttributeError("FlatParameters.data cannot be rebound (the layers' views would be cut "
+                             "off); write in place: params.data[...] = value")
+
+    @property
+    def grad(self):
+        """∇f(x) ∈ ℝᵈ: the flat gradient that backward adds into."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is self._grad:  # ``params.grad *= c`` works in place
+            return
+        raise AttributeError("FlatParameters.grad cannot be rebound (backward adds into the "
+                             "parameters' views of it); write in place: params.grad[...] = value")
 
     # ------------------------------------------------------------------ queries
     @property
