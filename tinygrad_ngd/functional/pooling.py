@@ -11,9 +11,11 @@ mean over H and W (the head of the CIFAR ResNets of note 001, §4.2).
 
 from __future__ import annotations
 
+import functools
+
 from .. import backend as B
 from ..tensor import Function
-from .conv import _pair, conv_output_size, im2col, scatter_add_flat, window_index
+from .conv import _pair, conv_output_size, im2col, scatter_add_flat
 from .core import as_tensor, mean, reshape, sum
 
 __all__ = ["max_pool2d", "avg_pool2d", "global_avg_pool2d"]
@@ -34,6 +36,22 @@ def _geometry(x, kernel_size, stride, padding, what):
     return k, s, p, OH, OW
 
 
+@functools.lru_cache(maxsize=64)
+def _window_origins(shape, kernel, stride, padding, out_hw, backend):
+    """Flat position in the *unpadded* x of each window's top-left corner, (N, C, OH, OW).
+
+    ((n·C + c)·H + oh·sh − ph)·W + ow·sw − pw; adding i·W + j gives the window element
+    (i, j).  Corners may lie in the padding, but a window maximum never does.
+    """
+    xp = B.xp()
+    N, C, H, W = shape
+    (sh, sw), (ph, pw), (OH, OW) = stride, padding, out_hw
+    nc = xp.arange(N * C).reshape(N, C, 1, 1)
+    rows = (xp.arange(OH) * sh - ph).reshape(1, 1, OH, 1)
+    cols = (xp.arange(OW) * sw - pw).reshape(1, 1, 1, OW)
+    return (nc * H + rows) * W + cols
+
+
 class MaxPool2d(Function):
     """y = max over each window; remembers the flat index of the (first) maximum."""
 
@@ -43,31 +61,25 @@ class MaxPool2d(Function):
     def forward(self, x):
         xp = B.array_module(x)
         (kh, kw), (sh, sw), (ph, pw), (OH, OW) = self.kernel, self.stride, self.padding, self.out_hw
-        N, C, H, W = x.shape
+        self.in_shape = x.shape
+        W = x.shape[3]
         if (ph, pw) != (0, 0):  # -inf padding never wins a window that holds a real value
             x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-xp.inf)
-        Wp = x.shape[3]
         # running maximum over the kh·kw window offsets, each a strided view of x_pad;
         # a strict '>' keeps the first maximum in scan order, as PyTorch does
-        best, offset = None, None
+        best = x[:, :, 0:sh * (OH - 1) + 1:sh, 0:sw * (OW - 1) + 1:sw].copy()
+        offset = xp.zeros(best.shape, dtype=xp.intp)          # i·W + j of the current maximum
         for i in range(kh):
             for j in range(kw):
-                v = x[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
-                if best is None:
-                    best = v.copy()
-                    offset = xp.zeros(best.shape, dtype=xp.intp)
+                if i == 0 and j == 0:
                     continue
+                v = x[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
                 better = v > best
-                best = xp.where(better, v, best)
-                offset = xp.where(better, i * Wp + j, offset)
-        # flat index in x_pad = window origin + offset; then drop the padding
-        flat_pad = window_index(x.shape, self.kernel, self.stride, "windows")[..., 0] + offset
-        Hp = x.shape[2]
-        q = flat_pad % Wp
-        r = (flat_pad // Wp) % Hp
-        nc = flat_pad // (Hp * Wp)
-        self.index = (nc * H + (r - ph)) * W + (q - pw)
-        self.in_shape = (N, C, H, W)
+                xp.copyto(offset, i * W + j, where=better)
+                xp.maximum(best, v, out=best)
+        origins = _window_origins(self.in_shape, self.kernel, self.stride, self.padding, self.out_hw,
+                                  B.get_backend())
+        self.index = origins + offset                          # flat index of each maximum in x
         return best
 
     def backward(self, gy):
