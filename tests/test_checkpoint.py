@@ -15,7 +15,12 @@ from tinygrad_ngd import backend as B
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd import optimizers as O
-from tinygrad_ngd.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from tinygrad_ngd.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from tinygrad_ngd.training import train_step
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -161,7 +166,6 @@ def test_truncated_or_corrupted_checkpoint_raises_and_leaves_model_untouched(tmp
 
 
 def test_foreign_npz_files_are_rejected(tmp_path):
-    model, _, _ = make_setup()
     plain = tmp_path / "plain.npz"
     np.savez(plain, a=np.zeros(3))
     with pytest.raises(CheckpointError, match="not a tinygrad_ngd checkpoint"):

@@ -2,6 +2,7 @@
 the concatenation of the per-parameter gradients in block order; block order does not
 depend on the process (PYTHONHASHSEED); blocks follow note 001's one-block-per-layer rule."""
 
+import itertools
 import json
 import os
 import subprocess
@@ -261,13 +262,13 @@ def test_flat_invariants_for_random_mlps(widths, bias, block_by):
     tg.set_default_dtype("float64")
     tg.manual_seed(0)
     layers = []
-    for a, b in zip(widths[:-1], widths[1:]):
+    for a, b in itertools.pairwise(widths):
         layers += [L.Dense(a, b, bias=bias), L.Tanh()]
     model = L.Sequential(*layers)
     params = FlatParameters(model, block_by=block_by)
     # blocks tile [0, d) in order, and the parameters inside them are the model's, in order
     assert params.blocks[0].slice.start == 0 and params.blocks[-1].slice.stop == params.numel
-    for b0, b1 in zip(params.blocks[:-1], params.blocks[1:]):
+    for b0, b1 in itertools.pairwise(params.blocks):
         assert b0.slice.stop == b1.slice.start
     assert [n for b in params.blocks for n in b.param_names] == [n for n, _ in model.named_parameters()]
     assert all(np.shares_memory(p.data, params.data) for p in model.parameters())

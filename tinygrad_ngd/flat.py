@@ -51,7 +51,6 @@ def _layer_groups(model):
         if not local:
             continue
         seen.update(id(p) for _, p in local)
-        qual = (lambda n: f"{path}.{n}") if path else (lambda n: n)
         hook = getattr(m, "parameter_blocks", None)
         parts = hook() if hook is not None else [("", [n for n, _ in local])]
         by_name = dict(local)
@@ -62,7 +61,7 @@ def _layer_groups(model):
         for suffix, names in parts:
             base = path if path else type(m).__name__
             name = f"{base}.{suffix}" if suffix else base
-            groups.append((name, [(qual(n), by_name[n]) for n in names]))
+            groups.append((name, [(f"{path}.{n}" if path else n, by_name[n]) for n in names]))
     return groups
 
 

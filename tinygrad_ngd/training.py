@@ -34,7 +34,7 @@ class History:
                 "eval_losses": list(self.eval_losses)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         return cls(list(d.get("losses", [])), list(d.get("epoch_losses", [])),
                    list(d.get("eval_losses", [])))
 
