@@ -17,10 +17,10 @@ Symbols: lr = α; rho = γ₁ = γ₂ = ρ; eps = ε; states ``square_avg`` = r,
 
 from __future__ import annotations
 
+from .. import backend as B
 from .base import Optimizer, check_eps, check_nonnegative
 from .clipping import regularized_gradient
 from .rmsprop import check_decay
-from .. import backend as B
 
 
 class Adadelta(Optimizer):

@@ -20,9 +20,9 @@ Symbols: lr = α (note 004, 002) = η (note 003); eps = δ; state ``sum`` = r.
 
 from __future__ import annotations
 
+from .. import backend as B
 from .base import Optimizer, check_eps, check_nonnegative
 from .clipping import regularized_gradient
-from .. import backend as B
 
 _EPS_MODES = ("outside_sqrt", "none")
 

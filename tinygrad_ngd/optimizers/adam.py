@@ -38,11 +38,11 @@ from __future__ import annotations
 
 import math
 
+from .. import backend as B
 from .adagrad import check_eps_mode
 from .base import Optimizer, check_eps, check_nonnegative
 from .clipping import decoupled_weight_decay_, regularized_gradient
 from .rmsprop import check_decay
-from .. import backend as B
 
 _EPS_MODES = ("outside_sqrt", "hat", "none")
 

@@ -14,11 +14,11 @@ Symbols: lr = α; betas = (γ₁, γ₂); eps = ε; states ``exp_avg`` = r, ``ex
 
 from __future__ import annotations
 
+from .. import backend as B
 from .adagrad import check_eps_mode
 from .adam import check_betas
 from .base import Optimizer, check_eps, check_nonnegative
 from .clipping import regularized_gradient
-from .. import backend as B
 
 _EPS_MODES = ("inside_max", "none")
 

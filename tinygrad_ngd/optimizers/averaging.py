@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import contextlib
 
+from .. import backend as B
 from .base import Optimizer, check_nonnegative
 from .clipping import regularized_gradient
-from .. import backend as B
 
 
 @contextlib.contextmanager
@@ -78,7 +78,7 @@ class ASGD(Optimizer):
     def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0,
                  maximize=False, skip_nonfinite=False):
         if isinstance(lr, (list, tuple)):
-            raise ValueError("invalid lr: ASGD takes one scalar lr (its rate schedule η_t is global)")
+            raise ValueError("invalid lr: ASGD takes one scalar lr (its rate schedule η_t is global)")  # noqa: TRY004
         check_nonnegative("lambd", lambd)
         check_nonnegative("alpha", alpha)
         check_nonnegative("t0", t0)

@@ -18,8 +18,8 @@ Symbols: lr = ε₀ (initial rate of every weight); kappa = κ; phi = φ; theta_
 
 from __future__ import annotations
 
-from .base import Optimizer, check_nonnegative
 from .. import backend as B
+from .base import Optimizer, check_nonnegative
 
 
 class DeltaBarDelta(Optimizer):

@@ -27,10 +27,10 @@ learning rate.)
 
 from __future__ import annotations
 
+from .. import backend as B
 from .adagrad import check_eps_mode
 from .base import Optimizer, check_eps, check_nonnegative
 from .clipping import regularized_gradient
-from .. import backend as B
 
 _EPS_MODES = ("outside_sqrt", "inside_sqrt", "none")
 

@@ -25,8 +25,8 @@ Symbols: lr = δ (the initial v₀); etas = (η⁻, η⁺); step_sizes = (v_min,
 
 from __future__ import annotations
 
-from .base import Optimizer, check_positive
 from .. import backend as B
+from .base import Optimizer, check_positive
 
 _VARIANTS = ("irprop-", "rprop-", "rprop+")
 

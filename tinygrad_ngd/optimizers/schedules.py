@@ -19,7 +19,6 @@ note 001 (001_98c6ef706a98c477.txt, §4.2) drops the rate ×0.1 at fixed epochs 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections import Counter
 
 from .base import Optimizer

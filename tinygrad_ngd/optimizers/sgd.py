@@ -31,10 +31,10 @@ Symbols: lr = α (note 002) = η (note 003); momentum = μ (note 002) = γ (note
 
 from __future__ import annotations
 
-from .base import Optimizer, check_nonnegative
-from .clipping import regularized_gradient
 from .. import backend as B
 from ..tensor import enable_grad
+from .base import Optimizer, check_nonnegative
+from .clipping import regularized_gradient
 
 _FORMS = ("pytorch", "notes")
 

@@ -12,8 +12,8 @@ Symbols: lr = η, tau = τ.
 
 from __future__ import annotations
 
-from .base import Optimizer, check_nonnegative
 from .. import backend as B
+from .base import Optimizer, check_nonnegative
 
 
 class SGDHistory(Optimizer):

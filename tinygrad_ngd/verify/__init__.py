@@ -10,9 +10,22 @@
 Command line: ``python -m tinygrad_ngd.verify export …`` / ``… check …``.
 """
 
-from .problems import FixedGradients, NoisyQuadratic, fixed_gradients, noisy_quadratic, problem_from_arrays
-from .trajectory import (Golden, check_golden, compare, export_golden, load_golden, run_tinygrad,
-                         save_golden)
+from .problems import (
+    FixedGradients,
+    NoisyQuadratic,
+    fixed_gradients,
+    noisy_quadratic,
+    problem_from_arrays,
+)
+from .trajectory import (
+    Golden,
+    check_golden,
+    compare,
+    export_golden,
+    load_golden,
+    run_tinygrad,
+    save_golden,
+)
 
 
 def run_torch(*args, **kwargs):
@@ -21,6 +34,18 @@ def run_torch(*args, **kwargs):
     return _run(*args, **kwargs)
 
 
-__all__ = ["FixedGradients", "NoisyQuadratic", "fixed_gradients", "noisy_quadratic", "problem_from_arrays",
-           "Golden", "run_tinygrad", "run_torch", "save_golden", "export_golden", "load_golden", "compare",
-           "check_golden"]
+__all__ = [
+    "FixedGradients",
+    "Golden",
+    "NoisyQuadratic",
+    "check_golden",
+    "compare",
+    "export_golden",
+    "fixed_gradients",
+    "load_golden",
+    "noisy_quadratic",
+    "problem_from_arrays",
+    "run_tinygrad",
+    "run_torch",
+    "save_golden",
+]

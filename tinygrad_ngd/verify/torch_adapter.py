@@ -10,6 +10,8 @@ in our runner, so the two runs differ only by the optimizers' arithmetic.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .trajectory import _check_dtype, _check_steps, _tuples
@@ -74,7 +76,7 @@ def _run_torch(torch, problem, optimizer, hyper, steps, dtype, schedule, block_s
     theta0 = problem.theta0.astype(dtype)
     sizes = list(block_sizes) if block_sizes else [theta0.shape[0]]
     bounds = np.cumsum([0] + sizes)
-    tensors = [torch.nn.Parameter(torch.from_numpy(theta0[a:b].copy())) for a, b in zip(bounds, bounds[1:])]
+    tensors = [torch.nn.Parameter(torch.from_numpy(theta0[a:b].copy())) for a, b in itertools.pairwise(bounds)]
     lr = kwargs.pop("lr", None)
     if isinstance(lr, (list, tuple)):
         if len(lr) != len(tensors):
@@ -98,7 +100,7 @@ def _run_torch(torch, problem, optimizer, hyper, steps, dtype, schedule, block_s
         with torch.no_grad():
             theta = torch.cat([t.detach() for t in tensors]).numpy()
         g = problem.gradient(k, theta).astype(dtype)
-        for t, a, b in zip(tensors, bounds, bounds[1:]):
+        for t, (a, b) in zip(tensors, itertools.pairwise(bounds)):
             t.grad = torch.from_numpy(g[a:b].copy())
         opt.step()
         with torch.no_grad():

@@ -45,7 +45,7 @@ def make_optimizer(params, optimizer: str, hyper: dict):
     from .. import optimizers as O
     cls = getattr(O, optimizer, None)
     if not (isinstance(cls, type) and issubclass(cls, O.Optimizer)):
-        raise ValueError(f"unknown optimizer {optimizer!r} (expected a class name of "
+        raise ValueError(f"unknown optimizer {optimizer!r} (expected a class name of "  # noqa: TRY004
                          "tinygrad_ngd.optimizers such as 'Adam')")
     return cls(params, **_tuples(hyper))
 
