@@ -12,15 +12,25 @@ m/(m−1)·σ²; running ← (1 − momentum)·running + momentum·batch with mo
 (momentum=None: the cumulative average 1/num_batches_tracked).
 
 Exactness to second order: in train mode μ and σ are functions of x, and the output
-depends on x through them.  This module therefore composes the forward from primitives
-(mean, sub, mul, sqrt, div), so every derivative — including the Hessian-vector
-products that curvature methods need — differentiates through the batch statistics.
-(A backward that caches 1/σ as a constant gives the right gradient but wrong HVPs.)
+depends on x through them.  Train mode is one fused primitive (:class:`BatchNormTrain`)
+for speed; its backward is the closed form (:func:`_train_backward`)
+
+    ∂x = (1/σ)·(ĝ − mean(ĝ) − x̂·mean(ĝ ⊙ x̂)),  ĝ = γ ⊙ gy,   ∂γ = Σ gy ⊙ x̂,   ∂β = Σ gy
+
+written only with operators and mean/sum, so the same code runs on cached arrays
+(plain backward) or on Tensors.  When a graph of the backward is requested
+(create_graph=True), x̂ and 1/σ are *recomputed as Tensor functions of x* from the
+composed forward (:func:`batch_statistics`, :func:`normalize`), so every derivative —
+including the Hessian-vector products that curvature methods need — differentiates
+through the batch statistics.  (A backward that treats a cached 1/σ as a constant gives
+the right gradient but wrong HVPs: DeZero's defect, which tests/test_batchnorm.py
+reproduces and catches.)
 """
 
 from __future__ import annotations
 
-from ..tensor import Tensor
+from .. import backend as B
+from ..tensor import Function, Tensor, is_grad_enabled
 from .core import as_tensor, mean, reshape, sqrt
 
 __all__ = ["batch_norm"]
@@ -48,6 +58,61 @@ def batch_statistics(x):
 def normalize(x, mu, var, eps):
     """x̂ = (x − μ) / √(σ² + ε)."""
     return (x - mu) / sqrt(var + eps)
+
+
+def _train_backward(gy, xhat, inv_std, weight_c, axes):
+    """(∂x, ∂γ, ∂β) of y = γ x̂ + β with batch statistics; operands all arrays or all Tensors.
+
+    ``weight_c`` is γ shaped to broadcast (or None for γ = 1); ∂γ, ∂β are per channel.
+    """
+    g_hat = gy if weight_c is None else gy * weight_c
+    gx = inv_std * (g_hat - g_hat.mean(axis=axes, keepdims=True)
+                    - xhat * (g_hat * xhat).mean(axis=axes, keepdims=True))
+    return gx, (gy * xhat).sum(axis=axes), gy.sum(axis=axes)
+
+
+class BatchNormTrain(Function):
+    """y = γ x̂ + β with the batch's μ, σ (train mode); inputs x [, γ] [, β]."""
+
+    def __init__(self, eps, has_weight, has_bias):
+        self.eps, self.has_weight, self.has_bias = eps, has_weight, has_bias
+
+    def forward(self, x, *affine):
+        xp = B.array_module(x)
+        axes, shape = _reduce_axes(x), _channel_shape(x)
+        self.axes, self.shape = axes, shape
+        mu = x.mean(axis=axes, keepdims=True)
+        d = x - mu
+        var = (d * d).mean(axis=axes, keepdims=True)
+        inv_std = 1.0 / xp.sqrt(var + x.dtype.type(self.eps))
+        xhat = d * inv_std
+        self.mu, self.var, self.cache = mu, var, (xhat, inv_std)
+        y = xhat
+        rest = list(affine)
+        if self.has_weight:
+            y = y * rest.pop(0).reshape(shape)
+        if self.has_bias:
+            y = y + rest.pop(0).reshape(shape)
+        return y
+
+    def backward(self, gy):
+        x, rest = self.inputs[0], list(self.inputs[1:])
+        weight = rest.pop(0) if self.has_weight else None
+        if is_grad_enabled():  # create_graph: x̂ and 1/σ as differentiable functions of x
+            mu, var = batch_statistics(x)
+            inv_std = 1.0 / sqrt(var + self.eps)
+            xhat = (x - mu) * inv_std
+            w_c = None if weight is None else reshape(weight, self.shape)
+            gx, gw, gb = _train_backward(gy, xhat, inv_std, w_c, self.axes)
+        else:
+            w_c = None if weight is None else weight.data.reshape(self.shape)
+            gx, gw, gb = (Tensor(a) for a in _train_backward(gy.data, *self.cache, w_c, self.axes))
+        out = [gx]
+        if self.has_weight:
+            out.append(gw)
+        if self.has_bias:
+            out.append(gb)
+        return tuple(out)
 
 
 def _array(t):
@@ -95,12 +160,16 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
         if m <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input of shape {tuple(x.shape)}")
-        mu, var = batch_statistics(x)
+        if momentum is None and not num_batches_tracked and (running_mean is not None
+                                                            or running_var is not None):
+            raise ValueError("batch_norm: momentum=None needs num_batches_tracked >= 1")
+        affine = [as_tensor(t) for t in (weight, bias) if t is not None]
+        fn = BatchNormTrain(eps, weight is not None, bias is not None)
+        y = fn(x, *affine)
         if running_mean is not None or running_var is not None:
-            if momentum is None and not num_batches_tracked:
-                raise ValueError("batch_norm: momentum=None needs num_batches_tracked >= 1")
-            update_running_stats(running_mean, running_var, mu.data, var.data, m, momentum,
+            update_running_stats(running_mean, running_var, fn.mu, fn.var, m, momentum,
                                  num_batches_tracked)
+        return y
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: training=False needs running_mean and running_var")
