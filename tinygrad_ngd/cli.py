@@ -260,8 +260,13 @@ def cmd_info(args) -> int:
 
 # ---------------------------------------------------------------- entry point
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv[:1] == ["verify"]:
+        # everything after "verify" belongs to tinygrad_ngd.verify's own parser (including --help)
+        args = argparse.Namespace(command="verify", args=argv[1:])
+    else:
+        args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0

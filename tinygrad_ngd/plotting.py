@@ -54,11 +54,14 @@ def subplots(n: int, ncols: int = 2, size=(5.0, 3.6)):
 
 
 def set_log_y(ax) -> None:
-    """Log scale on y with plain numbers (0.5, 1, 2) instead of 2×10⁰ labels."""
-    from matplotlib.ticker import FormatStrFormatter  # noqa: PLC0415
+    """Log scale on y with plain numbers (0.5, 1, 2) instead of 2×10⁰ labels; the minor
+    ticks are labelled only when the axis spans less than a decade.  Call after plotting."""
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter  # noqa: PLC0415
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
-    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+    lo, hi = ax.get_ylim()
+    narrow = lo > 0 and hi / lo < 10
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g") if narrow else NullFormatter())
 
 
 def _positive(values) -> bool:
@@ -107,9 +110,9 @@ def contour_paths(f, paths: dict, path, xlim, ylim, title: str | None = None, le
     if log_levels:
         lo = max(float(zz.min()), 1e-12)
         lv = np.logspace(np.log10(lo + 1e-12), np.log10(float(zz.max())), levels)
-        ax.contour(xs, ys, zz, levels=lv, cmap="Greys", linewidths=0.6)
+        ax.contour(xs, ys, zz, levels=lv, colors="0.7", linewidths=0.7)
     else:
-        ax.contour(xs, ys, zz, levels=levels, cmap="Greys", linewidths=0.6)
+        ax.contour(xs, ys, zz, levels=levels, colors="0.7", linewidths=0.7)
     for name, pts in paths.items():
         pts = np.asarray(pts, dtype=np.float64)
         ax.plot(pts[:, 0], pts[:, 1], lw=1.2, marker=".", ms=2.5, label=name)

@@ -35,12 +35,12 @@ def prepare_out_dir(path) -> Path:
     Raises :class:`SetupError` naming the directory when it cannot be created or written.
     """
     out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise SetupError(f"--out {out}: exists and is not a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SetupError(f"--out {out}: cannot create the output directory ({exc.strerror or exc})") from None
-    if not out.is_dir():
-        raise SetupError(f"--out {out}: exists and is not a directory")
     try:
         with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-", delete=True) as f:
             f.write(b"ok")
