@@ -119,6 +119,14 @@ def test_batch_norm_gradcheck_and_gradgradcheck(rng, training):
     assert gradgradcheck(f, [x, w, b])
 
 
+def test_batch_norm_without_affine_gradgradcheck(rng):
+    """γ = 1, β = 0 (affine=False) and γ only: the fused primitive's other arities."""
+    x = tg.Tensor(rng.standard_normal((5, 2, 3)) + 0.3, requires_grad=True)
+    w = tg.Tensor(rng.uniform(0.5, 1.5, 2), requires_grad=True)
+    assert gradgradcheck(lambda x: F.batch_norm(x, training=True), [x])
+    assert gradgradcheck(lambda x, w: F.batch_norm(x, weight=w, training=True), [x, w])
+
+
 def bn_net_loss_factory(x_np, labels):
     """θ ↦ loss of Dense(3→4) → BatchNorm1d(train) → tanh → Dense(4→2) → cross-entropy."""
     sizes = [("w1", (4, 3)), ("b1", (4,)), ("g", (4,)), ("beta", (4,)), ("w2", (2, 4)), ("b2", (2,))]

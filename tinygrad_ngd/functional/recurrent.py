@@ -6,23 +6,30 @@ time step, with pre-activations  a = x Wᵢₕᵀ + bᵢₕ + h Wₕₕᵀ + b�
     i = σ(aᵢ),  f = σ(a_f),  g = tanh(a_g),  o = σ(a_o)
     c' = f ⊙ c + i ⊙ g,      h' = o ⊙ tanh(c')
 
-The matrix products are ordinary primitives; the elementwise part is one fused primitive
-(:class:`LSTMPointwise`) whose backward is one formula (:func:`_pointwise_backward`)
-written only with operators (+, −, ⊙) and a concatenation.  Under a plain backward it
-runs on the cached arrays (fast); when a graph of the backward is requested
-(create_graph=True) the same formula runs on Tensors recomputed from the inputs, so the
-second derivative differentiates through the gates — never through cached constants.
-For speed the input projection x Wᵢₕᵀ of all T steps is one matrix product, and the
-sequence is split into and joined from time steps by the adjoint pair unstack/stack.
+Two fused primitives, each with one backward formula written only with operators
+(+, −, ⊙, @, indexing) and a concatenation/stack, so the same code runs on arrays or on
+Tensors:
+
+* :class:`LSTMPointwise` — one step's elementwise part (a, c) → (h', c') (used by
+  :func:`lstm_cell`); backward :func:`_pointwise_backward`.
+* :class:`LSTMLayer` — a whole layer over T steps (used by :func:`lstm`): the input
+  projection x Wᵢₕᵀ of all steps is one product, the recurrence runs on arrays, and the
+  backward is back-propagation through time (:func:`_bptt`) with the weight gradients
+  as one product each over all steps, as a hand-written LSTM would do.
+
+Under a plain backward both run on the cached arrays (fast).  When a graph of the
+backward is requested (create_graph=True) the forward is recomputed with Tensor
+operations from the inputs and the same formulas run on those Tensors, so second
+derivatives differentiate through the gates — never through cached constants.
 """
 
 from __future__ import annotations
 
 from .. import backend as B
 from ..tensor import Function, Tensor, is_grad_enabled
-from .core import as_tensor, concatenate, getitem, linear, matmul, reshape, sigmoid, tanh, transpose
+from .core import as_tensor, concatenate, getitem, linear, sigmoid, tanh
 
-__all__ = ["lstm_cell", "lstm", "unstack", "stack_steps", "dropout_mask"]
+__all__ = ["lstm_cell", "lstm", "lstm_layer", "unstack", "stack_steps", "dropout_mask"]
 
 
 # ---------------------------------------------------------------- time-step split / join
@@ -133,25 +140,120 @@ def dropout_mask(shape, p, dtype):
     return B.asarray((keep * scale).astype(dtype))
 
 
+class _ArrayOps:
+    """Array versions of the few operations the shared formulas need."""
+
+    def __init__(self, xp):
+        self.xp = xp
+        self.tanh = xp.tanh
+
+    def sigmoid(self, z):  # tanh form of the logistic function, as the core sigmoid
+        return 0.5 * self.xp.tanh(0.5 * z) + 0.5
+
+    def concat(self, xs):
+        return self.xp.concatenate(xs, axis=1)
+
+    def stack(self, xs):
+        return self.xp.stack(xs, axis=0)
+
+
+class _TensorOps:
+    """Tensor versions (differentiable) of the same operations."""
+
+    sigmoid = staticmethod(sigmoid)
+    tanh = staticmethod(tanh)
+
+    @staticmethod
+    def concat(xs):
+        return concatenate(xs, axis=1)
+
+    @staticmethod
+    def stack(xs):
+        return stack_steps(xs)
+
+
+def _layer_forward(x, h0, c0, w_ih, w_hh, bias, ops):
+    """One LSTM layer over x (T, N, I); returns out (T, N, H) and the cache for BPTT."""
+    T, N, I = x.shape
+    H = h0.shape[-1]
+    gx = x.reshape((T * N, I)) @ w_ih.T
+    if bias is not None:
+        gx = gx + bias
+    gx = gx.reshape((T, N, 4 * H))
+    w_hh_t = w_hh.T
+    hs, cs, gates, tcs = [h0], [c0], [], []
+    for t in range(T):
+        a = gx[t] + hs[-1] @ w_hh_t
+        i, f, g, o = _gates(a, H, ops.sigmoid, ops.tanh, lambda z, s: z[:, s])
+        c = f * cs[-1] + i * g
+        tc = ops.tanh(c)
+        hs.append(o * tc)
+        cs.append(c)
+        gates.append((i, f, g, o))
+        tcs.append(tc)
+    return ops.stack(hs[1:]), (hs, cs, gates, tcs)
+
+
+def _bptt(g_out, g_hT, g_cT, x, w_ih, w_hh, cache, ops):
+    """Back-propagation through time for :func:`_layer_forward` (arrays or Tensors).
+
+    Per step (reversed): ∂h_t += ∂out_t; (∂a_t, ∂c_{t−1}) from the pointwise rule;
+    ∂h_{t−1} = ∂a_t Wₕₕ.  Then over all steps at once, with ∂A = [∂a_1; …; ∂a_T]:
+    ∂Wₕₕ = ∂Aᵀ [h_0; …; h_{T−1}],  ∂Wᵢₕ = ∂Aᵀ X,  ∂b = Σ ∂A,  ∂X = ∂A Wᵢₕ.
+    """
+    hs, cs, gates, tcs = cache
+    T, N, I = x.shape
+    H = w_hh.shape[1]
+    gh, gc = g_hT, g_cT
+    das = [None] * T
+    for t in reversed(range(T)):
+        gh = gh + g_out[t]
+        das[t], gc = _pointwise_backward(gh, gc, cs[t], *gates[t], tcs[t], ops.concat)
+        gh = das[t] @ w_hh
+    d_a = ops.stack(das).reshape((T * N, 4 * H))
+    d_a_t = d_a.T
+    g_w_hh = d_a_t @ ops.stack(hs[:-1]).reshape((T * N, H))
+    g_w_ih = d_a_t @ x.reshape((T * N, I))
+    g_x = (d_a @ w_ih).reshape((T, N, I))
+    return g_x, gh, gc, g_w_ih, g_w_hh, d_a.sum(axis=0)
+
+
+class LSTMLayer(Function):
+    """(x, h0, c0, W_ih, W_hh[, b]) → (out, h_T, c_T): one fused LSTM layer (b = b_ih + b_hh)."""
+
+    def forward(self, x, h0, c0, w_ih, w_hh, bias=None):
+        ops = _ArrayOps(B.array_module(x, h0, w_ih))
+        out, self.cache = _layer_forward(x, h0, c0, w_ih, w_hh, bias, ops)
+        hs, cs = self.cache[0], self.cache[1]
+        return out, hs[-1], cs[-1]
+
+    def backward(self, g_out, g_hT, g_cT):
+        x, h0, c0, w_ih, w_hh = self.inputs[:5]
+        bias = self.inputs[5] if len(self.inputs) == 6 else None
+        if is_grad_enabled():  # create_graph: recompute the forward as a Tensor graph
+            _, cache = _layer_forward(x, h0, c0, w_ih, w_hh, bias, _TensorOps)
+            grads = _bptt(g_out, g_hT, g_cT, x, w_ih, w_hh, cache, _TensorOps)
+        else:
+            ops = _ArrayOps(B.array_module(g_out.data))
+            grads = _bptt(g_out.data, g_hT.data, g_cT.data, x.data, w_ih.data, w_hh.data,
+                          self.cache, ops)
+            grads = tuple(Tensor(g) for g in grads)
+        return grads if bias is not None else grads[:5]
+
+
 def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     """One LSTM layer over a sequence x (T, N, I) from (h0, c0) (N, H) each.
 
-    Returns (output (T, N, H), h_T, c_T).  All T input projections are one product.
+    Returns (output (T, N, H), h_T, c_T), computed by the fused :class:`LSTMLayer`.
     """
-    T, N, I = x.shape
+    x, h0, c0 = as_tensor(x), as_tensor(h0), as_tensor(c0)
     bias = None
     if b_ih is not None and b_hh is not None:
         bias = b_ih + b_hh
     elif b_ih is not None or b_hh is not None:
         bias = b_ih if b_ih is not None else b_hh
-    gx = reshape(linear(reshape(x, (T * N, I)), w_ih, bias), (T, N, w_ih.shape[0]))
-    w_hh_t = transpose(w_hh)                                   # (H, 4H), once per sequence
-    h, c = h0, c0
-    hs = []
-    for gx_t in unstack(gx):
-        h, c = LSTMPointwise()(gx_t + matmul(h, w_hh_t), c)
-        hs.append(h)
-    return stack_steps(hs), h, c
+    args = (x, h0, c0, w_ih, w_hh) + ((bias,) if bias is not None else ())
+    return LSTMLayer()(*args)
 
 
 def lstm(x, state, weights, dropout=0.0, training=False):
