@@ -214,6 +214,7 @@ class CompareConfig:
     train_size: int | None = None
     test_size: int | None = None
     seed: int = 0
+    lr_milestones: tuple = ()         # epochs after which lr ×= 0.1 (note 001 §4.2: 80 and 120 of 160)
 
     def resolved(self) -> "CompareConfig":
         """Fill the model-dependent defaults (depth, width)."""
@@ -336,6 +337,8 @@ def train_one(name: str, cfg: CompareConfig, data, n_classes: int, position: str
     xp = B.xp()
     try:
         for epoch in range(1, cfg.epochs + 1):
+            # step decay: lr₀ · 0.1^(number of milestones passed), He et al.'s schedule in note 001 §4.2
+            opt.lr = lr * 0.1 ** sum(epoch > m for m in cfg.lr_milestones)
             model.train()
             loss_sum = xp.zeros((), dtype=xp.float64)   # accumulated on the device: no sync per step
             correct = xp.zeros((), dtype=xp.float64)
