@@ -170,10 +170,13 @@ def main():
     print(f"    gap {worst:.1%}) and turns positive at α_max = 2gᵀg/gᵀHg = {s1.alpha_max:.3g}.")
     if above:
         r = above[0]
-        verdict = "raises" if r["true_change"] > 0 else "still lowers"
-        print(f"    Just beyond it (α = {r['alpha']:.3g}) the true step {verdict} the loss "
-              f"({r['true_change']:+.3g}): the bound is a statement about the quadratic model, and far")
-        print("    from θ₀ a network's loss is not quadratic.")
+        if r["true_change"] > 0:
+            print(f"    Just beyond it (α = {r['alpha']:.3g}) the true step raises the loss "
+                  f"({r['true_change']:+.3g}), as the bound says.")
+        else:
+            print(f"    Just beyond it (α = {r['alpha']:.3g}) the true step still lowers the loss "
+                  f"({r['true_change']:+.3g}): the bound is about the quadratic model, and this far")
+            print("    from θ₀ the network's loss is no longer quadratic.")
     print("  * gradient descent is stable while α < 2/λ_max; compare λ_max with the dashed 2/α line.")
 
 
