@@ -4,6 +4,8 @@ formulas written out in NumPy."""
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import optimizers as O
@@ -181,3 +183,25 @@ def test_float32_adam_tracks_float64():
     b = V.run_tinygrad(PROBLEM, "Adam", {"lr": 0.05}, dtype="float64")
     assert a.dtype == np.float32
     assert V.compare(b, a, rtol=1e-4)["ok"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["Adam", "AdamW", "Adamax", "RMSprop", "Adagrad", "Adadelta"]),
+       lr=st.floats(1e-3, 0.05), beta1=st.floats(0.0, 0.95), beta2=st.floats(0.5, 0.999),
+       eps=st.sampled_from([1e-8, 1e-6, 1e-3]), weight_decay=st.sampled_from([0.0, 0.05]),
+       flag=st.booleans())
+def test_random_options_match_torch(torch, name, lr, beta1, beta2, eps, weight_decay, flag):
+    hyper = {"lr": lr, "eps": eps, "weight_decay": weight_decay}
+    if name in ("Adam", "AdamW", "Adamax"):
+        hyper["betas"] = (beta1, beta2)
+    if name in ("Adam", "AdamW"):
+        hyper["amsgrad"] = flag
+    if name == "RMSprop":
+        hyper.update(alpha=beta2, centered=flag, momentum=beta1)
+    if name == "Adagrad":
+        hyper.update(lr_decay=beta1 / 10, initial_accumulator_value=beta2 if flag else 0.0)
+    if name == "Adadelta":
+        hyper.update(rho=beta2, maximize=flag)
+    prob = V.noisy_quadratic(n=5, steps=100, seed=6)
+    report = V.compare(V.run_torch(prob, name, hyper), V.run_tinygrad(prob, name, hyper), rtol=1e-10)
+    assert report["ok"], (name, hyper, report["max_rel_error"].max())

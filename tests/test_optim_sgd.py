@@ -3,6 +3,8 @@ at 1e-10, the momentum witness, hand-computed steps and the NAG change of variab
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import optimizers as O
@@ -124,3 +126,17 @@ def test_sgd_history_with_tau_zero_is_sgd():
     a = V.run_tinygrad(PROBLEM, "SGDHistory", {"lr": 0.05, "tau": 0.0})
     b = V.run_tinygrad(PROBLEM, "SGD", {"lr": 0.05})
     assert np.array_equal(a, b)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lr=st.floats(1e-3, 0.08), momentum=st.sampled_from([0.0, 0.3, 0.9]),
+       dampening=st.sampled_from([0.0, 0.4]), weight_decay=st.sampled_from([0.0, 0.02]),
+       nesterov=st.booleans(), maximize=st.booleans())
+def test_sgd_random_options_match_torch(torch, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    if nesterov and (momentum == 0 or dampening != 0):
+        nesterov = False
+    hyper = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
+             "nesterov": nesterov, "maximize": maximize}
+    prob = V.noisy_quadratic(n=5, steps=100, seed=8)
+    report = V.compare(V.run_torch(prob, "SGD", hyper), V.run_tinygrad(prob, "SGD", hyper), rtol=1e-10)
+    assert report["ok"], (hyper, report["max_rel_error"].max())
