@@ -87,7 +87,7 @@ class HandCNN:
         return self.idx[shape]
 
     def conv(self, x, w, b):
-        n, c, h, wd = x.shape
+        n, _c, h, wd = x.shape
         idx = self.index(x.shape)
         cols = x.reshape(-1).take(idx)
         y = cols @ w.T + b

@@ -34,8 +34,8 @@ def random_conv2d_config(rng):
     sh, sw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
     H = int(rng.integers(max(1, kh - 2 * ph), 8))
     W = int(rng.integers(max(1, kw - 2 * pw), 8))
-    return dict(N=int(rng.integers(1, 4)), C=int(rng.integers(1, 4)), O=int(rng.integers(1, 5)),
-                H=H, W=W, kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), bias=bool(rng.integers(2)))
+    return {"N": int(rng.integers(1, 4)), "C": int(rng.integers(1, 4)), "O": int(rng.integers(1, 5)),
+                "H": H, "W": W, "kernel": (kh, kw), "stride": (sh, sw), "padding": (ph, pw), "bias": bool(rng.integers(2))}
 
 
 @pytest.mark.parametrize("seed", range(8))

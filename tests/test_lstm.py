@@ -85,7 +85,7 @@ def test_lstm_cell_gradcheck_and_gradgradcheck(rng):
 
 def test_two_layer_lstm_gradgradcheck(rng):
     T, N, I, H, nl = 3, 2, 2, 2, 2
-    P = lambda *s: tg.Tensor(rng.standard_normal(s) * 0.6, requires_grad=True)  # noqa: E731
+    P = lambda *s: tg.Tensor(rng.standard_normal(s) * 0.6, requires_grad=True)
     x, h0, c0 = P(T, N, I), P(nl, N, H), P(nl, N, H)
     w = [P(4 * H, I), P(4 * H, H), P(4 * H), P(4 * H), P(4 * H, H), P(4 * H, H), P(4 * H), P(4 * H)]
 
@@ -119,7 +119,7 @@ def test_dropout_between_layers_uses_the_host_generator(torch, rng):
     layer, _ = make_pair(torch, 3, 4, num_layers=2, dropout=0.4)
     x_np = rng.standard_normal((5, 2, 3))
     tg.manual_seed(7)
-    out, (h, c) = layer(tg.Tensor(x_np))
+    out, (_h, c) = layer(tg.Tensor(x_np))
     tg.manual_seed(7)
     mask = F.dropout_mask((5, 2, 4), 0.4, np.float64)      # the same draw the layer made
 
@@ -128,7 +128,7 @@ def test_dropout_between_layers_uses_the_host_generator(torch, rng):
     l0.load_state_dict({k: torch.tensor(v) for k, v in sd.items() if k.endswith("l0")})
     l1.load_state_dict({k.replace("l1", "l0"): torch.tensor(v) for k, v in sd.items() if k.endswith("l1")})
     y0, _ = l0(torch.tensor(x_np))
-    y1, (h1, c1) = l1(y0 * torch.tensor(mask))
+    y1, (_h1, c1) = l1(y0 * torch.tensor(mask))
     assert rel_err(out.numpy(), y1.detach().numpy()) <= TOL
     assert rel_err(c.numpy()[1], c1.detach().numpy()[0]) <= TOL
     assert np.any(mask == 0) and np.allclose(mask[mask != 0], 1 / 0.6)

@@ -27,8 +27,8 @@ def random_pool_config(rng):
     stride = None if rng.integers(3) == 0 else (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
     H = int(rng.integers(max(1, kh - 2 * ph), 9))
     W = int(rng.integers(max(1, kw - 2 * pw), 9))
-    return dict(shape=(int(rng.integers(1, 4)), int(rng.integers(1, 4)), H, W),
-                kernel=(kh, kw), stride=stride, padding=(ph, pw))
+    return {"shape": (int(rng.integers(1, 4)), int(rng.integers(1, 4)), H, W),
+                "kernel": (kh, kw), "stride": stride, "padding": (ph, pw)}
 
 
 def compare_with_torch(torch, layer, torch_layer, x_np, rng):

@@ -25,8 +25,15 @@ from .. import backend as B
 from ..tensor import Function
 from .core import as_tensor, linear, reshape, transpose
 
-__all__ = ["take_flat", "scatter_add_flat", "im2col", "col2im", "conv2d", "conv1d",
-           "conv_output_size"]
+__all__ = [
+    "col2im",
+    "conv1d",
+    "conv2d",
+    "conv_output_size",
+    "im2col",
+    "scatter_add_flat",
+    "take_flat",
+]
 
 
 def _xp(*arrays):
@@ -247,7 +254,7 @@ def conv1d(x, weight, bias=None, stride=1, padding=0):
     if weight.ndim != 3:
         raise ValueError(f"conv1d: weight must be (out, in, k), found shape {tuple(weight.shape)}")
     if not isinstance(stride, int) or not isinstance(padding, int):
-        raise ValueError(f"conv1d: stride and padding must be ints, got {stride!r}, {padding!r}")
+        raise TypeError(f"conv1d: stride and padding must be ints, got {stride!r}, {padding!r}")
     N, C, L = x.shape
     O, _, k = weight.shape
     y = conv2d(reshape(x, (N, C, 1, L)), reshape(weight, (O, weight.shape[1], 1, k)), bias,

@@ -18,7 +18,7 @@ from ..tensor import Function
 from .conv import _pair, conv_output_size, im2col, scatter_add_flat
 from .core import as_tensor, mean, reshape, sum
 
-__all__ = ["max_pool2d", "avg_pool2d", "global_avg_pool2d"]
+__all__ = ["avg_pool2d", "global_avg_pool2d", "max_pool2d"]
 
 
 def _geometry(x, kernel_size, stride, padding, what):

@@ -29,7 +29,7 @@ from .. import backend as B
 from ..tensor import Function, Tensor, is_grad_enabled
 from .core import as_tensor, concatenate, getitem, linear, sigmoid, tanh
 
-__all__ = ["lstm_cell", "lstm", "lstm_layer", "unstack", "stack_steps", "dropout_mask"]
+__all__ = ["dropout_mask", "lstm", "lstm_cell", "lstm_layer", "stack_steps", "unstack"]
 
 
 # ---------------------------------------------------------------- time-step split / join
