@@ -176,17 +176,23 @@ def part_polyak(steps, window):
 
 
 # ---------------------------------------------------------------- part 5: greedy pre-training
-def part_pretraining(data, depth, width, epochs_per_stage, seed):
-    """Greedy layer-wise supervised pre-training vs training the deep sigmoid MLP from scratch
-    for the same number of epochs (both SGD with momentum 0.9, lr 0.1)."""
+def stack(hidden, head):
+    """The network made of the trained hidden Dense layers (each followed by a sigmoid) and ``head``."""
+    return L.Sequential(*[m for h in hidden for m in (h, L.Sigmoid())], head)
+
+
+def greedy_pretrain(data, depth, width, epochs_per_stage, seed, on_stage=None):
+    """Greedy layer-wise supervised pre-training (note 004, "Supervised pre-training"):
+    stage k trains a new hidden layer and a fresh output layer on top of the k − 1 layers
+    trained before, which stay fixed (their output is computed without a graph); the output
+    layer of a stage is discarded when the next stage starts.  Returns (hidden layers, last
+    head, [(stage, test accuracy)]).  ``on_stage(stage, hidden)`` is called after each stage."""
     (xtr, ytr), (xte, yte) = data
     tg.manual_seed(seed)
-    hidden = []                                     # the trained (then frozen) Dense layers
-    stage_log = []
-    d_in = 784
+    hidden, stage_log, head = [], [], None
     for stage in range(1, depth + 1):
-        new = L.Dense(d_in if stage == 1 else width, width)
-        head = L.Dense(width, 10)                    # a fresh output layer, discarded after the stage
+        new = L.Dense(784 if stage == 1 else width, width)
+        head = L.Dense(width, 10)                    # a fresh output layer for this stage
         trainable = L.Sequential(new, L.Sigmoid(), head)
         frozen = L.Sequential(*[m for h in hidden for m in (h, L.Sigmoid())]) if hidden else None
         opt = O.SGD(tg.FlatParameters(trainable), lr=0.1, momentum=0.9)
@@ -197,14 +203,28 @@ def part_pretraining(data, depth, width, epochs_per_stage, seed):
                         x = frozen(x)
                 step_on(trainable, opt, x, y)
         hidden.append(new)
-        full = L.Sequential(*[m for h in hidden for m in (h, L.Sigmoid())], head)
-        stage_log.append((stage, accuracy(full, xte, yte)))
-    # fine-tune everything (the note's "final fine-tuning step")
-    model = L.Sequential(*[m for h in hidden for m in (h, L.Sigmoid())], head)
+        stage_log.append((stage, accuracy(stack(hidden, head), xte, yte)))
+        if on_stage is not None:
+            on_stage(stage, hidden)
+    return hidden, head, stage_log
+
+
+def fine_tune(model, data, epochs, seed):
+    """The note's "final fine-tuning step": every layer trained together."""
+    (xtr, ytr), _ = data
     opt = O.SGD(tg.FlatParameters(model), lr=0.1, momentum=0.9)
-    for epoch in range(epochs_per_stage):
+    for epoch in range(epochs):
         for x, y in DataLoader((xtr, ytr), 100, shuffle=True, seed=seed + 7 + epoch):
             step_on(model, opt, x, y)
+    return model
+
+
+def part_pretraining(data, depth, width, epochs_per_stage, seed):
+    """Greedy pre-training + fine-tuning vs the same deep sigmoid MLP trained from scratch for
+    the same number of epochs (both SGD with momentum 0.9, lr 0.1)."""
+    (xtr, ytr), (xte, yte) = data
+    hidden, head, stage_log = greedy_pretrain(data, depth, width, epochs_per_stage, seed)
+    model = fine_tune(stack(hidden, head), data, epochs_per_stage, seed)
     greedy_acc = accuracy(model, xte, yte)
 
     total_epochs = (depth + 1) * epochs_per_stage
