@@ -1,5 +1,7 @@
 """AdaptiveNGD: note 000 (000_ddbaaaf39d5fc69e.txt) §3–5, Algorithm 1."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ from tinygrad_ngd.optimizers import AdaptiveNGD
 
 SIZES = [3, 5, 1]
 EDGES = np.cumsum([0] + SIZES)
-SLICES = [slice(a, b) for a, b in zip(EDGES[:-1], EDGES[1:])]
+SLICES = [slice(a, b) for a, b in itertools.pairwise(EDGES)]
 N = int(EDGES[-1])
 
 
@@ -105,7 +107,7 @@ def test_additive_form_note000_sec3(rng):
         g = rng.normal(size=N) + 0.5
         opt.step(grad=g)
         for i, sl in enumerate(SLICES):
-            rms = lambda v: np.sqrt(np.mean(v * v))  # noqa: E731
+            rms = lambda v: np.sqrt(np.mean(v * v))
             theta[sl] -= lam[i] * g[sl] / rms(g[sl])
             prev_hat = g_prev[sl] / rms(g_prev[sl]) if k > 0 else 0 * g_prev[sl]
             lam[i] = float(np.clip(lam[i] + beta * g[sl] @ prev_hat, lmin, lmax))

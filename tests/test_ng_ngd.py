@@ -1,13 +1,24 @@
 """Norms (note 000 §2) and NGD (note 000 §2, §5; note 001 Algorithm 1 with constant τ)."""
 
+import itertools
+
 import numpy as np
 import pytest
 
 import tinygrad_ngd as tg
 from tinygrad_ngd.flat import FlatParameters
 from tinygrad_ngd.optimizers import NGD
-from tinygrad_ngd.optimizers.norms import (NORMS, cosine, l2_norm, linf_norm, normalize,
-                                           normalize_blocks, rms_norm, std_norm, vector_norm)
+from tinygrad_ngd.optimizers.norms import (
+    NORMS,
+    cosine,
+    l2_norm,
+    linf_norm,
+    normalize,
+    normalize_blocks,
+    rms_norm,
+    std_norm,
+    vector_norm,
+)
 
 SIZES = [5, 1, 12, 3]
 
@@ -18,7 +29,7 @@ def flat(theta, sizes=SIZES):
 
 def slices(sizes=SIZES):
     edges = np.cumsum([0] + list(sizes))
-    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
 
 # ---------------------------------------------------------------- norms equal their formulas

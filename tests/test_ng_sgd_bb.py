@@ -96,7 +96,6 @@ def test_default_beta_is_ten_over_m_and_state_round_trip(rng):
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"lr": 0.0, "steps_per_epoch": 5}, "lr"),
-    ({"lr": [0.1], "steps_per_epoch": 5}, "lr"),
     ({"lr": 0.1, "steps_per_epoch": 0}, "steps_per_epoch"),
     ({"lr": 0.1, "steps_per_epoch": 2.5}, "steps_per_epoch"),
     ({"lr": 0.1, "steps_per_epoch": 5, "beta": 1.5}, "beta"),
@@ -105,3 +104,8 @@ def test_default_beta_is_ten_over_m_and_state_round_trip(rng):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SGDBB(FlatParameters.from_array(np.zeros(3)), **kwargs)
+
+
+def test_per_block_lr_is_a_type_error():
+    with pytest.raises(TypeError, match="lr"):
+        SGDBB(FlatParameters.from_array(np.zeros(3)), lr=[0.1], steps_per_epoch=5)

@@ -30,7 +30,12 @@ import tinygrad_ngd as tg
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd import optimizers as O
-from tinygrad_ngd.datasets import DataLoader, load_fashion_mnist, load_mnist_subset
+from tinygrad_ngd.datasets import (
+    DataLoader,
+    DatasetNotFoundError,
+    load_fashion_mnist,
+    load_mnist_subset,
+)
 from tinygrad_ngd.flat import FlatParameters
 from tinygrad_ngd.optimizers.norms import block_norms, scope_slices
 from tinygrad_ngd.tensor import no_grad
@@ -94,7 +99,7 @@ def load(name, train_size, test_size, seed):
     else:
         try:
             (xtr, ytr), (xte, yte) = load_fashion_mnist(flatten=True)
-        except Exception as exc:   # a missing dataset is not an error for the tutorial
+        except DatasetNotFoundError as exc:   # optional data: the tutorial goes on without it
             print(f"[{name}] skipped: {exc}")
             return None
     rng = np.random.default_rng(seed)    # a fixed random subset of the full sets
@@ -163,7 +168,7 @@ def plot_curves(curves, dataset, depths, opt_names, out):
             rows = curves.get((dataset, depth, name))
             if not rows:
                 continue
-            base = name[:-2] if name.endswith("NG") else name
+            base = name.removesuffix("NG")
             style = "-" if name.endswith("NG") else "--"
             ep = [r[0] for r in rows]
             for i, col in ((0, 1), (1, 2)):
@@ -251,8 +256,8 @@ def main(argv=None):
     print(f"wrote {', '.join(p.name for p in pngs)}, curves.csv, grad_norms.csv, summary.csv "
           f"in {out} ({time.time() - t_start:.0f} s)")
     print("What to notice:")
-    print(f"  * the input-side layers' gradients are orders of magnitude smaller than the output "
-          f"layer's, more so the deeper the net; block normalization gives every layer norm 1;")
+    print("  * the input-side layers' gradients are orders of magnitude smaller than the output "
+          "layer's, more so the deeper the net; block normalization gives every layer norm 1;")
     print(f"  * a loss that stays near ln 10 = {CHANCE:.3f} (dotted line) means the net has not left "
           f"chance level; compare each method with its NG version as L grows.")
     deepest = max(args.depths)

@@ -30,7 +30,14 @@ import math
 
 from .base import Optimizer, check_positive
 from .ngd import check_momentum
-from .norms import check_norm, check_scope, cosine, normalize, normalize_blocks, scope_slices
+from .norms import (
+    check_norm,
+    check_scope,
+    cosine,
+    normalize,
+    normalize_blocks,
+    scope_slices,
+)
 
 FORMS = ("multiplicative", "additive")
 

@@ -59,7 +59,7 @@ class SGDBB(Optimizer):
     def __init__(self, params, lr, steps_per_epoch, beta=None, smoothing=True, phi=None,
                  skip_nonfinite=False):
         if isinstance(lr, (list, tuple)):
-            raise ValueError("invalid lr: SGDBB has one step size for all parameters (a scalar)")
+            raise TypeError("invalid lr: SGDBB has one step size for all parameters (a scalar)")
         check_positive("lr", lr)
         if not isinstance(steps_per_epoch, int) or isinstance(steps_per_epoch, bool) or steps_per_epoch < 1:
             raise ValueError(f"invalid steps_per_epoch: {steps_per_epoch!r} (expected an integer >= 1)")
