@@ -196,3 +196,11 @@ def test_conv1d_rejects_wrong_input():
         layer(tg.Tensor(np.zeros((2, 4, 7), np.float32)))
     with pytest.raises(ValueError, match="larger than the padded input"):
         layer(tg.Tensor(np.zeros((2, 3, 2), np.float32)))
+
+
+def test_index_cache_can_be_cleared_and_is_rebuilt(rng):
+    x = tg.Tensor(rng.standard_normal((2, 2, 5, 5)))
+    before = F.im2col(x, 3, 2, 1).numpy()
+    F.clear_index_cache()
+    assert F.conv._cached_index.cache_info().currsize == 0
+    assert np.array_equal(F.im2col(x, 3, 2, 1).numpy(), before)

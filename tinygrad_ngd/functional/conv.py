@@ -26,6 +26,7 @@ from ..tensor import Function
 from .core import as_tensor, linear, reshape, transpose
 
 __all__ = [
+    "clear_index_cache",
     "col2im",
     "conv1d",
     "conv2d",
@@ -118,31 +119,33 @@ def conv_output_size(size, kernel, stride, padding, what="conv2d"):
     return (size + 2 * padding - kernel) // stride + 1
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_index(padded_shape, kernel, stride, layout, backend):
-    """Flat positions in x_pad of every window element, built once per geometry on the
-    active backend (``backend`` is part of the cache key so NumPy and CuPy never mix).
-
-    layout "cols": (N·OH·OW, C·kh·kw), the rows of im2col;
-    layout "windows": (N, C, OH, OW, kh·kw), one window per output pixel (pooling).
+@functools.lru_cache(maxsize=32)
+def _cached_index(padded_shape, kernel, stride, backend):
+    """Flat positions in x_pad of every im2col entry, (N·OH·OW, C·kh·kw), built once per
+    geometry on the active backend (``backend`` is part of the key so NumPy and CuPy
+    arrays never mix).  Memory: one integer per im2col entry — :func:`clear_index_cache`
+    frees them (e.g. after training a large network with a large batch).
     """
     xp = B.xp()
     N, C, Hp, Wp = padded_shape
     (kh, kw), (sh, sw) = kernel, stride
     OH, OW = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
     n = xp.arange(N).reshape(N, 1, 1, 1, 1, 1)
-    c = xp.arange(C).reshape(1, C, 1, 1, 1, 1)
-    rows = (xp.arange(OH) * sh).reshape(1, 1, OH, 1, 1, 1) + xp.arange(kh).reshape(1, 1, 1, 1, kh, 1)
-    cols = (xp.arange(OW) * sw).reshape(1, 1, 1, OW, 1, 1) + xp.arange(kw).reshape(1, 1, 1, 1, 1, kw)
-    idx = ((n * C + c) * Hp + rows) * Wp + cols                   # (N, C, OH, OW, kh, kw)
-    if layout == "cols":
-        return xp.ascontiguousarray(idx.transpose(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, C * kh * kw))
-    return xp.ascontiguousarray(idx.reshape(N, C, OH, OW, kh * kw))
+    c = xp.arange(C).reshape(1, 1, 1, C, 1, 1)
+    rows = (xp.arange(OH) * sh).reshape(1, OH, 1, 1, 1, 1) + xp.arange(kh).reshape(1, 1, 1, 1, kh, 1)
+    cols = (xp.arange(OW) * sw).reshape(1, 1, OW, 1, 1, 1) + xp.arange(kw).reshape(1, 1, 1, 1, 1, kw)
+    idx = ((n * C + c) * Hp + rows) * Wp + cols                  # (N, OH, OW, C, kh, kw)
+    return idx.reshape(N * OH * OW, C * kh * kw)
 
 
-def window_index(padded_shape, kernel, stride, layout):
-    """Cached flat window index on the active backend (see :func:`_cached_index`)."""
-    return _cached_index(tuple(padded_shape), tuple(kernel), tuple(stride), layout, B.get_backend())
+def window_index(padded_shape, kernel, stride):
+    """Cached flat im2col index on the active backend (see :func:`_cached_index`)."""
+    return _cached_index(tuple(padded_shape), tuple(kernel), tuple(stride), B.get_backend())
+
+
+def clear_index_cache():
+    """Free the cached im2col/col2im indices (they are rebuilt on the next call)."""
+    _cached_index.cache_clear()
 
 
 def _pad_widths(padding):
@@ -161,7 +164,7 @@ class Im2col(Function):
         self.x_shape = x.shape
         if self.padding != (0, 0):
             x = _xp(x).pad(x, _pad_widths(self.padding))
-        index = window_index(x.shape, self.kernel, self.stride, "cols")
+        index = window_index(x.shape, self.kernel, self.stride)
         return x.reshape(-1).take(index)
 
     def backward(self, gcols):
@@ -178,7 +181,7 @@ class Col2im(Function):
         N, C, H, W = self.x_shape
         (ph, pw) = self.padding
         padded = (N, C, H + 2 * ph, W + 2 * pw)
-        index = window_index(padded, self.kernel, self.stride, "cols")
+        index = window_index(padded, self.kernel, self.stride)
         out = _xp(cols).zeros(padded[0] * padded[1] * padded[2] * padded[3], dtype=cols.dtype)
         B.scatter_add(out, index.reshape(-1), cols.reshape(-1))
         out = out.reshape(padded)
