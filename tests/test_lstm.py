@@ -187,6 +187,8 @@ def test_lstm_errors_say_what_is_wrong():
         layer(x, (tg.Tensor(good), tg.Tensor(np.zeros((2, 3, 4), np.float32))))
     with pytest.raises(ValueError, match="pair"):
         layer(x, tg.Tensor(good))
+    with pytest.raises(ValueError, match=r"sequence length.*\(0, 2, 3\)"):
+        layer(tg.Tensor(np.zeros((0, 2, 3), np.float32)))
     with pytest.raises(ValueError, match="dropout"):
         L.LSTM(3, 4, dropout=1.5)
     with pytest.raises(ValueError, match="hidden_size"):

@@ -108,6 +108,9 @@ class LSTM(Module):
             x = F.reshape(x, (x.shape[0], 1, x.shape[1]))
         elif self.batch_first:
             x = F.transpose(x, (1, 0, 2))
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"{self.layer_name()}: the sequence length and the batch must be at "
+                             f"least 1, found input shape {tuple(x.shape)}")
         N = x.shape[1]
         h0, c0 = self._check_state(state, N, batched, x.dtype)
         out, (h_n, c_n) = F.lstm(x, (h0, c0), self.layer_weights(), dropout=self.dropout,
