@@ -131,3 +131,10 @@ def test_bad_files_and_arguments(tmp_path):
         V.NoisyQuadratic(theta0=np.zeros(3), A=np.eye(2), theta_star=np.zeros(3), noise=np.zeros((4, 3)))
     bad = _cli("export", "--optimizer", "SGD", "--hyper", "{lr: 1}", "--out", str(tmp_path / "x.npz"))
     assert bad.returncode != 0 and "--hyper is not valid JSON" in bad.stderr
+
+
+def test_cli_reports_errors_with_status_2(tmp_path):
+    missing = _cli("check", str(tmp_path / "missing.npz"))
+    assert missing.returncode == 2 and "missing.npz" in missing.stderr
+    bad = _cli("export", "--optimizer", "Adam", "--hyper", '{"betas": [0.9, 1.0]}', "--out", str(tmp_path / "x.npz"))
+    assert bad.returncode == 2 and "betas" in bad.stderr

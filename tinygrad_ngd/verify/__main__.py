@@ -47,7 +47,14 @@ def main(argv=None) -> int:
     ck.add_argument("--rtol", type=float, default=1e-10)
     ck.add_argument("--atol", type=float, default=0.0)
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, TypeError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
+
+def _run(args) -> int:
     if args.command == "export":
         make = noisy_quadratic if args.problem == "noisy_quadratic" else fixed_gradients
         problem = make(n=args.n, steps=args.steps, seed=args.seed)
