@@ -2,7 +2,8 @@
 
 Each part is written by the developer of one topic: markdown tables with the columns
 ``| note | item (equation / algorithm / method) | implementation (module.function) | test (file::test) |``.
-Rows are grouped by the first note number in their ``note`` cell (000 … 004), keep
+Rows are grouped by the note numbers in their ``note`` cell (000 … 004; a row citing
+several notes appears under each), keep
 their order within a part, and parts are taken in file-name order.  Exact duplicate
 rows are dropped.  tests/test_lecture_map.py checks that every name and test in the
 result exists.
@@ -61,10 +62,11 @@ def read_rows(path: Path):
         cells = split_row(s)
         if len(cells) != 4 or cells[0].lower() == "note" or set(cells[0]) <= set("-: "):
             continue
-        m = re.search(r"\b00[0-4]\b", cells[0])
-        if m is None:
+        notes = re.findall(r"\b00[0-4]\b", cells[0].split("(")[0]) or re.findall(r"\b00[0-4]\b", cells[0])
+        if not notes:
             raise ValueError(f"{path.name}: row without a note number: {s[:80]}")
-        rows.append((m.group(0), cells))
+        for note in dict.fromkeys(notes):      # a row citing several notes appears under each
+            rows.append((note, cells))
     return rows
 
 
@@ -74,7 +76,7 @@ def merge() -> str:
     seen = set()
     for part in parts:
         for note, cells in read_rows(part):
-            key = tuple(cells)
+            key = (note, tuple(cells))
             if key in seen:
                 continue
             seen.add(key)
