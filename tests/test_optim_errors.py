@@ -142,3 +142,16 @@ def test_load_state_dict_checks_shapes():
     other = O.Adam(_params(4))
     with pytest.raises(ValueError, match="shape"):
         other.load_state_dict(state)
+
+
+@pytest.mark.parametrize("name,hyper", ALL, ids=[f"{n}-{i}" for i, (n, _) in enumerate(ALL)])
+def test_float32_parameters_keep_float32_state_and_track_float64(name, hyper):
+    prob = V.noisy_quadratic(n=6, steps=40, seed=1)
+    ref = V.run_tinygrad(prob, name, hyper, dtype="float64")
+    params = FlatParameters.from_array(prob.theta0.astype(np.float32))
+    opt = V.trajectory.make_optimizer(params, name, hyper)
+    for k in range(prob.steps):
+        opt.step(grad=prob.gradient(k, params.data).astype(np.float32))
+    assert params.data.dtype == np.float32
+    assert all(v.dtype == np.float32 for v in opt.state.values())
+    np.testing.assert_allclose(params.data, ref[-1], rtol=1e-4, atol=1e-5)
