@@ -137,7 +137,7 @@ def code_tokens(cell):
     return [a or b for a, b in re.findall(r"`([^`]+)`|(tutorials/[\w.-]+\.py)", cell)]
 
 
-def check_implementation_cell(cell):  # noqa: C901 - one branch per kind of name
+def check_implementation_cell(cell):
     """Returns a list of problems (empty when every name resolves)."""
     problems, context = [], None
     for tok in code_tokens(cell):
@@ -225,7 +225,7 @@ def test_every_named_test_exists(lineno, cells):
         assert f is not None, f"line {lineno}: '::{name}' without a file"
         src = (ROOT / f)
         assert src.exists(), f"line {lineno}: {f} does not exist"
-        assert re.search(rf"^def {name}\(", src.read_text(), re.M), f"line {lineno}: {f}::{name} not found"
+        assert re.search(rf"^def {name}\(", src.read_text(), re.MULTILINE), f"line {lineno}: {f}::{name} not found"
     for p in paths:
         assert (ROOT / p).exists(), f"line {lineno}: {p} does not exist"
 
@@ -249,7 +249,7 @@ NOTE_ITEMS = {
 
 def test_every_item_of_the_notes_is_mapped():
     text = MAP.read_text()
-    sections = re.split(r"^## Note ", text, flags=re.M)[1:]
+    sections = re.split(r"^## Note ", text, flags=re.MULTILINE)[1:]
     by_note = {s[:3]: s for s in sections}
     missing = [(n, w) for n, words in NOTE_ITEMS.items() for w in words if w.lower() not in by_note[n].lower()]
     assert not missing, f"items of the notes not in docs/lecture_map.md: {missing}"

@@ -45,7 +45,7 @@ def test_tutorial_quick_run_writes_png(path, tmp_path):
     env.pop("TINYGRAD_NGD_BACKEND", None)
     try:
         res = subprocess.run([sys.executable, str(path), "--quick", "--out", str(out)], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=TIMEOUT_S)
+                             capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{path.name} --quick took more than {TIMEOUT_S} s")
     assert res.returncode == 0, f"{path.name} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"

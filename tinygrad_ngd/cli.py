@@ -22,7 +22,14 @@ import time
 
 from . import __version__
 from . import backend as B
-from .runs import SetupError, apply_thread_option, prepare_out_dir, select_backend, write_csv, write_json
+from .runs import (
+    SetupError,
+    apply_thread_option,
+    prepare_out_dir,
+    select_backend,
+    write_csv,
+    write_json,
+)
 
 EXIT_SETUP = 2
 
@@ -52,7 +59,7 @@ def _names(text: str) -> tuple:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .compare import DATASETS, MODELS, OPTIMIZERS  # noqa: PLC0415
+    from .compare import DATASETS, MODELS, OPTIMIZERS
 
     parser = argparse.ArgumentParser(
         prog="tinygrad-ngd",
@@ -105,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- compare
 def _compare_config(args):
-    from .compare import CompareConfig  # noqa: PLC0415
+    from .compare import CompareConfig
 
     cfg = CompareConfig(model=args.model, depth=args.depth, width=args.width, dataset=args.dataset,
                         data_dir=args.data_dir, optimizers=args.optimizers, lr=dict(args.lr),
@@ -123,7 +130,7 @@ def _compare_config(args):
 
 
 def cmd_compare(args) -> int:
-    from . import compare as C  # noqa: PLC0415
+    from . import compare as C
 
     # Everything that can be wrong is checked before the first step of training.
     cfg = C.check_config(_compare_config(args))
@@ -144,7 +151,7 @@ def cmd_compare(args) -> int:
         print("notice: " + line)
     write_csv(out / "history.csv", C.history_rows(histories))
     write_csv(out / "summary.csv", rows)
-    from dataclasses import asdict  # noqa: PLC0415
+    from dataclasses import asdict
     write_json(out / "history.json", {"config": asdict(cfg), "backend": B.get_backend(),
                                       "dtype": B.get_default_dtype().__name__, "total_seconds": total,
                                       "summary": rows, "histories": histories})
@@ -163,7 +170,7 @@ def cmd_compare(args) -> int:
 # ---------------------------------------------------------------- verify
 def cmd_verify(args) -> int:
     try:
-        from .verify.__main__ import main as verify_main  # noqa: PLC0415
+        from .verify.__main__ import main as verify_main
     except ImportError as exc:
         raise SetupError(f"verify: tinygrad_ngd.verify has no command line yet ({exc})") from None
     rest = list(args.args)
@@ -175,9 +182,9 @@ def cmd_verify(args) -> int:
 
 # ---------------------------------------------------------------- info
 def _blas_lines() -> list:
-    import numpy as np  # noqa: PLC0415 (host configuration report)
+    import numpy as np
 
-    from .runs import blas_threads  # noqa: PLC0415
+    from .runs import blas_threads
 
     lines = [f"numpy        {np.__version__}"]
     try:
@@ -196,7 +203,7 @@ def _blas_lines() -> list:
     threads = blas_threads()
     lines.append(f"  BLAS threads now: {threads if threads is not None else 'unknown'}")
     try:
-        from threadpoolctl import threadpool_info  # noqa: PLC0415 (optional)
+        from threadpoolctl import threadpool_info
         for pool in threadpool_info():
             lines.append(f"  threadpool {pool.get('internal_api')} {pool.get('version')} "
                          f"threads={pool.get('num_threads')} arch={pool.get('architecture')} "
@@ -210,7 +217,7 @@ def _blas_lines() -> list:
 
 def _gpu_lines() -> list:
     try:
-        import cupy  # noqa: PLC0415 (optional)
+        import cupy
     except ImportError:
         return ["cupy         not installed (pip install 'tinygrad_ngd[cupy]' on a CUDA 12 machine)"]
     lines = [f"cupy         {cupy.__version__}"]
@@ -229,7 +236,7 @@ def _gpu_lines() -> list:
 
 
 def _optional_lines() -> list:
-    import importlib  # noqa: PLC0415
+    import importlib
     lines = []
     for mod in ("scipy", "matplotlib", "tqdm", "torch", "pytest", "hypothesis"):
         try:

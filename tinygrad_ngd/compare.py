@@ -169,22 +169,22 @@ def _with_channel(split):
 
 
 def _load_mnist_subset(data_dir):
-    from .datasets import load_mnist_subset  # noqa: PLC0415
+    from .datasets import load_mnist_subset
     return _with_channel(load_mnist_subset(test_size=2000, seed=0))
 
 
 def _load_fashion(data_dir):
-    from .datasets import load_fashion_mnist  # noqa: PLC0415
+    from .datasets import load_fashion_mnist
     return _with_channel(load_fashion_mnist(path=data_dir))
 
 
 def _load_mnist(data_dir):
-    from .datasets import load_mnist  # noqa: PLC0415
+    from .datasets import load_mnist
     return _with_channel(load_mnist(path=data_dir))
 
 
 def _load_cifar10(data_dir):
-    from .datasets import load_cifar10, standardize, channel_stats  # noqa: PLC0415,F401
+    from .datasets import channel_stats, load_cifar10, standardize
     (xtr, ytr), (xte, yte) = load_cifar10(path=data_dir)
     # note 001 §4.2: "subtracting the means and dividing the variance for each channel"
     mean, std = channel_stats(xtr)
@@ -216,7 +216,7 @@ class CompareConfig:
     seed: int = 0
     lr_milestones: tuple = ()         # epochs after which lr ×= 0.1 (note 001 §4.2: 80 and 120 of 160)
 
-    def resolved(self) -> "CompareConfig":
+    def resolved(self) -> CompareConfig:
         """Fill the model-dependent defaults (depth, width)."""
         c = CompareConfig(**asdict(self))
         c.depth = DEFAULT_DEPTH[c.model] if c.depth is None else c.depth
@@ -264,7 +264,7 @@ def check_config(cfg: CompareConfig) -> CompareConfig:
 def load_data(cfg: CompareConfig):
     """Host arrays ``(x_train, y_train), (x_test, y_test)`` shaped for the model
     (flattened for the MLP), cut to ``train_size`` / ``test_size``."""
-    from .datasets import DatasetError  # noqa: PLC0415
+    from .datasets import DatasetError
 
     try:
         (xtr, ytr), (xte, yte) = DATASETS[cfg.dataset].load(cfg.data_dir)
@@ -321,7 +321,7 @@ def train_one(name: str, cfg: CompareConfig, data, n_classes: int, position: str
     A non-finite gradient (divergence) stops this run and is recorded, not raised, so
     the other optimizers still run.
     """
-    from .datasets import DataLoader  # noqa: PLC0415
+    from .datasets import DataLoader
 
     (xtr, ytr), (xte, yte) = data
     model = build_model(cfg, xtr.shape[1:], n_classes)
@@ -410,12 +410,14 @@ def run_compare(cfg: CompareConfig, log=print):
 # ---------------------------------------------------------------- reporting
 def summary_rows(histories):
     rows = []
+    def last(h, key):
+        return h[key][-1] if h[key] else float("nan")
+
     for h in histories:
-        last = (lambda key: h[key][-1] if h[key] else float("nan"))
         times = h["epoch_time"]
         rows.append({"optimizer": h["optimizer"], "lr": h["lr"], "epochs": len(h["epoch"]),
-                     "train_loss": last("train_loss"), "train_acc": last("train_acc"),
-                     "test_loss": last("test_loss"), "test_acc": last("test_acc"),
+                     "train_loss": last(h, "train_loss"), "train_acc": last(h, "train_acc"),
+                     "test_loss": last(h, "test_loss"), "test_acc": last(h, "test_acc"),
                      "best_test_acc": max(h["test_acc"]) if h["test_acc"] else float("nan"),
                      "sec_per_epoch": sum(times) / len(times) if times else float("nan"),
                      "diverged_at_epoch": h["diverged_at_epoch"]})
@@ -463,7 +465,7 @@ def history_rows(histories):
 
 
 def plot_histories(histories, path, title):
-    from .plotting import plot_curves  # noqa: PLC0415 (matplotlib is optional)
+    from .plotting import plot_curves
     series = {h["optimizer"]: h for h in histories}
     return plot_curves(series, [("train_loss", "training loss"), ("test_loss", "test loss"),
                                 ("train_acc", "training accuracy"), ("test_acc", "test accuracy")],

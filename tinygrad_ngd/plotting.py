@@ -21,12 +21,12 @@ class PlottingUnavailable(ImportError):
 def pyplot():
     """``matplotlib.pyplot`` with the Agg backend, or PlottingUnavailable saying how to get it."""
     try:
-        import matplotlib  # noqa: PLC0415 (optional dependency)
+        import matplotlib
     except ImportError as exc:
         raise PlottingUnavailable("plotting needs matplotlib: pip install 'tinygrad_ngd[plot]' "
                                   "(or pip install matplotlib)") from exc
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
     return plt
 
 
@@ -56,7 +56,7 @@ def subplots(n: int, ncols: int = 2, size=(5.0, 3.6)):
 def set_log_y(ax) -> None:
     """Log scale on y with plain numbers (0.5, 1, 2) instead of 2×10⁰ labels; the minor
     ticks are labelled only when the axis spans less than a decade.  Call after plotting."""
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter  # noqa: PLC0415
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
     lo, hi = ax.get_ylim()

@@ -69,7 +69,7 @@ def progress(iterable=None, total=None, desc: str | None = None, unit: str = "it
     show = bars_enabled() if enabled is None else bool(enabled)
     if show:
         try:
-            from tqdm.auto import tqdm  # noqa: PLC0415 (optional dependency)
+            from tqdm.auto import tqdm
         except ImportError:
             show = False
     if not show:

@@ -125,7 +125,7 @@ def set_blas_threads(n: int) -> bool:
     if int(n) < 1:
         raise ValueError(f"BLAS threads must be >= 1, got {n}")
     try:
-        from threadpoolctl import threadpool_limits  # noqa: PLC0415 (optional)
+        from threadpoolctl import threadpool_limits
         threadpool_limits(limits=int(n), user_api="blas")
         return True
     except ImportError:
@@ -178,7 +178,7 @@ def start_tutorial(args, dtype: str | None = None) -> Path:
     """Apply the common arguments: backend (and ``dtype``), seed, BLAS threads, output
     directory (checked writable).  Returns the output directory.  A setup problem is
     printed as one line and the script exits with status 2."""
-    import sys  # noqa: PLC0415
+    import sys
 
     try:
         select_backend(args.backend, dtype)

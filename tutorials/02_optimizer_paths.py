@@ -25,7 +25,7 @@ import tinygrad_ngd as tg
 from tinygrad_ngd import backend as B
 from tinygrad_ngd import optimizers as O
 from tinygrad_ngd.datasets import QuadraticBowl, Rosenbrock
-from tinygrad_ngd.plotting import contour_paths, set_log_y, save_figure, subplots
+from tinygrad_ngd.plotting import contour_paths, save_figure, set_log_y, subplots
 from tinygrad_ngd.runs import start_tutorial, tutorial_parser, write_csv
 
 CONDITION_NUMBER = 50.0        # κ = λmax/λmin of the quadratic's Hessian

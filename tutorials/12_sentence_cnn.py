@@ -86,7 +86,7 @@ def synthetic_data(n_train, n_valid, seed):
     vocab = {w: i + 2 for i, w in enumerate(FILLER + POSITIVE + NEGATIVE + NEGATORS)}   # 0 pad, 1 unk
     (s_tr, y_tr), (s_va, y_va) = synthetic_polarity(n_train, seed), synthetic_polarity(n_valid, seed + 1)
     length = max(len(s) for s in s_tr + s_va) + 8
-    enc = lambda sents: pad_sequences([[vocab[w] for w in s] for s in sents], length, left=4)  # noqa: E731
+    enc = lambda sents: pad_sequences([[vocab[w] for w in s] for s in sents], length, left=4)
     return len(vocab) + 2, (enc(s_tr), y_tr), (enc(s_va), y_va)
 
 
