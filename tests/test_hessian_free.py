@@ -100,7 +100,7 @@ def test_hessian_free_reduces_a_deep_autoencoder_loss_on_mnist():
     tg.manual_seed(0)
     xb = mnist_batch(32)
     x = tg.Tensor(xb)
-    model = deep_autoencoder()
+    model = deep_autoencoder((784, 16, 4, 16, 784))
     params = tg.FlatParameters(model)
     opt = O.HessianFree(params, damping=1e-3, loss="mse", cg_maxiter=8)
     losses = [opt.step(closure=lambda: model(x), targets=xb).item() for _ in range(3)]

@@ -61,7 +61,7 @@ def test_newton_cg_reduces_a_deep_autoencoder_loss_on_mnist():
     tg.set_default_dtype("float64")
     tg.manual_seed(0)
     x = tg.Tensor(mnist_batch(32))
-    model = deep_autoencoder()
+    model = deep_autoencoder((784, 16, 4, 16, 784))
     params = tg.FlatParameters(model)
     loss_fn = lambda: F.mse_loss(model(x), x)  # noqa: E731
     opt = O.NewtonCG(params, cg_maxiter=8, damping=1e-3)

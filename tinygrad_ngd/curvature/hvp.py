@@ -82,7 +82,8 @@ def hvp(loss_fn, params, v):
     """H v for the Hessian H = ∇²L(θ) of ``loss_fn`` at the current ``params.data``.
 
     ``v``: flat backend array of length ``params.numel``; returns a flat array.  Cost: one
-    forward, one backward with create_graph=True, one backward of ⟨g, v⟩.
+    forward, one backward with create_graph=True, one backward of the gradient graph
+    seeded with v.
     """
     _check_params(params)
     check_flat_vector(v, params.numel, "hvp: v")
