@@ -276,3 +276,38 @@ def test_model_without_whitened_layers_says_what_to_do():
         O.PRONG(params, lr=0.1, T=5, n_samples=20, samples=np.zeros((30, 5)))
     with pytest.raises(ValueError, match="no Dense layer"):
         L.whiten(L.Sequential(L.Tanh()))
+
+
+def test_prong_state_dict_round_trip_and_model_buffers(rng):
+    model, params = whitened_model(rng)
+    samples = correlated_inputs(rng, n=50)
+    opt = O.PRONG(params, T=3, n_samples=20, epsilon=1e-2, samples=samples,
+                  base=O.SGD(params, lr=0.05, momentum=0.9))
+    x, y = samples[:16], rng.integers(0, 3, 16)
+
+    def one_step(o):
+        o.zero_grad()
+        F.cross_entropy(model(tg.Tensor(x)), y).backward()
+        o.step()
+
+    for _ in range(4):
+        one_step(opt)
+    saved_opt, saved_model = opt.state_dict(), model.state_dict()
+    assert saved_opt["t"] == 4 and "momentum_buffer" in saved_opt["base"]["state"]
+    one_step(opt)
+    after = params.data.copy()
+    model.load_state_dict(saved_model)             # restores V, d and the buffers U, c
+    opt.load_state_dict(saved_opt)
+    one_step(opt)
+    assert np.array_equal(params.data, after)
+
+
+def test_whiten_a_bare_dense_layer(rng):
+    tg.set_default_dtype("float64")
+    dense = L.Dense(3, 2)
+    layer = L.whiten(dense)
+    assert isinstance(layer, L.WhitenedDense)
+    x = tg.Tensor(rng.standard_normal((4, 3)))
+    assert np.array_equal(layer(x).data, dense(x).data)
+    with pytest.raises(TypeError, match="Module"):
+        L.whiten("not a model")
