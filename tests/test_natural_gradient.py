@@ -119,3 +119,6 @@ def test_natural_gradient_bad_input(rng):
         opt.step(closure=lambda: None)
     with pytest.raises(ValueError, match="integer labels"):
         opt.step(output_fn, np.zeros(x.shape[0]))
+    with pytest.raises(ValueError, match="parameter count"):
+        opt.step(output_fn, y, grad=np.ones(3))
+    assert opt.step_count == 0

@@ -58,7 +58,7 @@ class NaturalGradient(Optimizer):
         self.last_cg = None
 
     def batch_loss(self, z, targets):
-        """L = (1/N) Σₙ −log p(yₙ|zₙ): cross-entropy, or ½‖zₙ − tₙ‖²/σ² averaged (no constant)."""
+        """L = (1/N) Σₙ −log p(yₙ|zₙ): cross-entropy, or ½‖zₙ − tₙ‖²/σ² averaged (no constant)"""
         h = self.hyper
         if h["distribution"] == "categorical":
             return F.cross_entropy(z, targets)
