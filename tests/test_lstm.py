@@ -193,3 +193,14 @@ def test_lstm_errors_say_what_is_wrong():
         L.LSTM(3, 4, dropout=1.5)
     with pytest.raises(ValueError, match="hidden_size"):
         L.LSTM(3, 0)
+
+
+def test_flat_parameters_give_one_block_per_stacked_lstm_layer():
+    """Note 001 §4.4 normalizes each LSTM layer's gradient on its own: one block per layer."""
+    import tinygrad_ngd as tg
+    from tinygrad_ngd import layers as L
+    model = L.Sequential(L.Embedding(10, 4), L.LSTM(4, 5, num_layers=2))
+    params = tg.FlatParameters(model)
+    assert [b.name for b in params.blocks] == ["0", "1.l0", "1.l1"]
+    assert params.blocks[1].param_names == ("1.weight_ih_l0", "1.weight_hh_l0", "1.bias_ih_l0", "1.bias_hh_l0")
+    assert [b.size for b in params.blocks] == [40, 4 * 5 * (4 + 5) + 2 * 20, 4 * 5 * (5 + 5) + 2 * 20]

@@ -948,8 +948,9 @@ class CrossEntropy(Function):
     """Softmax cross-entropy of logits (N, C) against integer labels (N,), fused.
 
     loss = -Σ_n log softmax(x_n)[y_n] · scale, scale = 1/N for 'mean', 1 for 'sum'.
-    Its backward (softmax(x) − onehot(y))·gy·scale uses the softmax primitive, so the
-    second derivative (diag(p) − ppᵀ per row) follows.
+    Its backward (softmax(x) − onehot(y))·gy·scale is the CrossEntropyGrad primitive,
+    whose own backward uses the softmax primitive, so the second derivative
+    (diag(p) − ppᵀ per row) and higher ones follow.
     """
 
     def __init__(self, labels, scale):
@@ -957,13 +958,18 @@ class CrossEntropy(Function):
 
     def forward(self, x):
         xp = _xp(x)
+        rows = xp.arange(x.shape[0])
         z = x - x.max(axis=1, keepdims=True)
-        logp = z - xp.log(xp.exp(z).sum(axis=1, keepdims=True))
-        n = x.shape[0]
-        return -logp[xp.arange(n), self.labels].sum() * x.dtype.type(self.scale)
+        e = xp.exp(z)
+        s = e.sum(axis=1, keepdims=True)
+        # kept for the backward: softmax(x) = e / s without a second exp pass
+        self.exp_shifted, self.exp_sum = e, s
+        logp_label = z[rows, self.labels] - xp.log(s[:, 0])
+        return -logp_label.sum() * x.dtype.type(self.scale)
 
     def backward(self, gy):
-        return CrossEntropyGrad(self.labels, self.scale)(self.inputs[0], gy)
+        grad_fn = CrossEntropyGrad(self.labels, self.scale, (self.exp_shifted, self.exp_sum))
+        return grad_fn(self.inputs[0], gy)
 
 
 class CrossEntropyGrad(Function):
@@ -971,15 +977,20 @@ class CrossEntropyGrad(Function):
 
     Its own backward, with p = softmax(x) and u = gg·gy·scale:
     ∂/∂x: p ⊙ (u − Σ_c u p) per row (softmax's Jacobian), ∂/∂gy: scale·Σ gg ⊙ (p − onehot).
+    ``cache`` = (e^{x − max}, Σ e^{x − max}) from the forward saves recomputing the softmax.
     """
 
-    def __init__(self, labels, scale):
-        self.labels, self.scale = labels, scale
+    def __init__(self, labels, scale, cache=None):
+        self.labels, self.scale, self.cache = labels, scale, cache
 
     def forward(self, x, gy):
         xp = _xp(x)
-        p = xp.exp(x - x.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
+        if self.cache is not None:
+            e, s = self.cache
+            p = e / s  # a new array: the cache is never written (retain_graph may reuse it)
+        else:
+            p = xp.exp(x - x.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
         p[xp.arange(x.shape[0]), self.labels] -= 1
         p *= gy * x.dtype.type(self.scale)
         return p

@@ -70,6 +70,13 @@ class LSTM(Module):
                 setattr(self, f"bias_ih_l{k}", Parameter(init.uniform((4 * H,), -bound, bound, dtype)))
                 setattr(self, f"bias_hh_l{k}", Parameter(init.uniform((4 * H,), -bound, bound, dtype)))
 
+    def parameter_blocks(self):
+        """One FlatParameters block per stacked layer ("l0", "l1", …): note 001 §4.4
+        normalizes the gradient of each LSTM layer separately."""
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        return [(f"l{k}", [f"{n}_l{k}" for n in names if getattr(self, f"{n}_l{k}", None) is not None])
+                for k in range(self.num_layers)]
+
     def layer_weights(self):
         """Per layer (w_ih, w_hh, b_ih, b_hh) (biases None when bias=False)."""
         return [(getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}"),
