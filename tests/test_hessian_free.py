@@ -121,3 +121,16 @@ def test_hessian_free_bad_input(rng):
         O.HessianFree(params, curvature="fisher")
     with pytest.raises(ValueError, match="damping"):
         O.HessianFree(params, damping=0.0)
+
+
+def test_hessian_curvature_option_matches_gauss_newton_on_a_linear_model(rng):
+    """For a linear model with squared error H = G, so both curvature choices take the same step."""
+    steps = {}
+    for curvature in ("gauss_newton", "hessian"):
+        tg.manual_seed(0)
+        model, params, X, T, output_fn = linear_least_squares(np.random.default_rng(3))
+        opt = O.HessianFree(params, damping=0.1, loss="mse", curvature=curvature, cg_maxiter=5)
+        opt.step(closure=output_fn, targets=T)
+        steps[curvature] = params.data.copy()
+        assert not opt.last_result.negative_curvature
+    np.testing.assert_allclose(steps["hessian"], steps["gauss_newton"], rtol=1e-10, atol=1e-13)
