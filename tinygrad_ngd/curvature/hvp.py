@@ -65,7 +65,20 @@ def _hv_from_graph(grads, params, v, retain_graph: bool):
                    grad_outputs=[Tensor(vi) for _, _, vi in live],
                    retain_graph=retain_graph, allow_unused=True)
     by_param = {id(p): h for (p, _, _), h in zip(live, hv_live)}
-    return params.flatten([by_param.get(id(p)) for p in params.parameters])
+    return _flat(params, [by_param.get(id(p)) for p in params.parameters])
+
+
+def _flat(params, tensors):
+    """One flat array from per-parameter results (None → 0), each written straight into
+    its slice: one copy, even for results laid out non-contiguously (transposed products)."""
+    xp = B.array_module(params.data)
+    out = xp.zeros_like(params.data) if any(t is None for t in tensors) else xp.empty_like(params.data)
+    start = 0
+    for p, t in zip(params.parameters, tensors):
+        if t is not None:
+            out[start:start + p.size].reshape(p.shape)[...] = t.data
+        start += p.size
+    return out
 
 
 def gradient(loss_fn, params):
@@ -75,7 +88,7 @@ def gradient(loss_fn, params):
     _check_params(params)
     loss = evaluate_loss(loss_fn)
     grads = grad(loss, params.parameters, allow_unused=True)
-    return loss, params.flatten(grads)
+    return loss, _flat(params, grads)
 
 
 def hvp(loss_fn, params, v):
@@ -108,7 +121,7 @@ class HessianOperator(LinearOperator):
         self._grads = _gradient_graph(loss, params)
         self._params = params
         self.loss = loss
-        self.gradient = params.flatten([None if g is None else g.data for g in self._grads])
+        self.gradient = _flat(params, self._grads)
         super().__init__(lambda v: _hv_from_graph(self._grads, params, v, retain_graph=True),
                          params.numel, dtype=params.dtype, name="hessian")
 
