@@ -11,6 +11,7 @@ shared machine); BLAS runs on ``--threads`` threads (default 1).
 """
 
 import argparse
+import itertools
 import statistics
 import time
 
@@ -26,7 +27,7 @@ from tinygrad_ngd.runs import apply_thread_option
 def deep_sigmoid_mlp(depth=6, width=100):
     sizes = [784] + [width] * depth + [10]
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(L.Dense(a, b))
         if i < len(sizes) - 2:
             layers.append(L.Sigmoid())
@@ -55,7 +56,7 @@ def bench_tinygrad(args, x_np, y_np):
     params = tg.FlatParameters(model)
     x = tg.Tensor(tg.backend.asarray(x_np.astype(args.dtype)))
     y = tg.backend.asarray(y_np)
-    loss_fn = lambda: F.cross_entropy(model(x), y)  # noqa: E731
+    loss_fn = lambda: F.cross_entropy(model(x), y)
     v = tg.backend.asarray(np.random.default_rng(1).standard_normal(params.numel).astype(args.dtype))
     sync = (lambda: tg.backend.xp().cuda.Stream.null.synchronize()) if args.backend == "cupy" else (lambda: None)
     t_grad = median_time(lambda: C.gradient(loss_fn, params), args.repeats, sync)
@@ -74,7 +75,7 @@ def bench_torch(args, x_np, y_np):
     dt = torch.float64 if args.dtype == "float64" else torch.float32
     sizes = [784] + [100] * 6 + [10]
     mods = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         mods.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             mods.append(torch.nn.Sigmoid())

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import tinygrad_ngd as tg
 from tinygrad_ngd import curvature as C
 
 

@@ -63,7 +63,7 @@ def ce_output_hessian(z, reduction="mean"):
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_gnvp_cross_entropy_equals_explicit_JT_HL_J(rng, reduction):
-    model, params, x, output_fn = _net_problem(rng)
+    _model, params, x, output_fn = _net_problem(rng)
     J = jacobian_vjp(output_fn, params)
     np.testing.assert_allclose(J, jacobian_fd(output_fn, params), rtol=0, atol=1e-8)
     H_L = ce_output_hessian(output_fn().data, reduction)
@@ -77,7 +77,7 @@ def test_gnvp_cross_entropy_equals_explicit_JT_HL_J(rng, reduction):
 
 
 def test_jvp_by_double_vjp_equals_explicit_J(rng):
-    model, params, x, output_fn = _net_problem(rng)
+    _model, params, _x, output_fn = _net_problem(rng)
     J = jacobian_vjp(output_fn, params)
     jac = C.OutputJacobian(output_fn, params)
     for _ in range(3):
@@ -87,7 +87,7 @@ def test_jvp_by_double_vjp_equals_explicit_J(rng):
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_gnvp_mse_equals_explicit(rng, reduction):
-    model, params, x, output_fn = _net_problem(rng)
+    _model, params, _x, output_fn = _net_problem(rng)
     J = jacobian_vjp(output_fn, params)
     s = 1.0 / J.shape[0] if reduction == "mean" else 1.0
     v = rng.standard_normal(params.numel)
@@ -99,12 +99,12 @@ def test_gauss_newton_equals_hessian_for_a_linear_model_with_squared_error(rng):
     model = L.Dense(4, 3)
     params = tg.FlatParameters(model)
     x, t = rng.standard_normal((6, 4)), rng.standard_normal((6, 3))
-    output_fn = lambda: model(tg.Tensor(x))  # noqa: E731
+    output_fn = lambda: model(tg.Tensor(x))
     H = C.hessian(lambda: F.mse_loss(output_fn(), tg.Tensor(t)), params)
     G = C.dense_matrix(C.gauss_newton_operator(output_fn, params, targets=t, loss="mse"))
     assert rel(G, H) <= 1e-13
     # and for a nonlinear net they differ (the test can fail)
-    model2, params2, x2, out2 = _net_problem(rng)
+    _model2, params2, x2, out2 = _net_problem(rng)
     t2 = rng.standard_normal((x2.shape[0], 3))
     H2 = C.hessian(lambda: F.mse_loss(out2(), tg.Tensor(t2)), params2)
     G2 = C.dense_matrix(C.gauss_newton_operator(out2, params2, targets=t2, loss="mse"))
@@ -112,7 +112,7 @@ def test_gauss_newton_equals_hessian_for_a_linear_model_with_squared_error(rng):
 
 
 def test_gauss_newton_operator_damping_and_loss_value(rng):
-    model, params, x, output_fn = _net_problem(rng)
+    _model, params, x, output_fn = _net_problem(rng)
     y = rng.integers(0, 3, size=x.shape[0])
     op0 = C.gauss_newton_operator(output_fn, params, targets=y)
     op = C.gauss_newton_operator(output_fn, params, targets=y, damping=0.5)
@@ -122,7 +122,7 @@ def test_gauss_newton_operator_damping_and_loss_value(rng):
 
 
 def test_gauss_newton_bad_input(rng):
-    model, params, x, output_fn = _net_problem(rng)
+    _model, params, x, output_fn = _net_problem(rng)
     with pytest.raises(ValueError, match="loss must be one of"):
         C.gnvp(output_fn, params, np.ones(params.numel), loss="hinge")
     with pytest.raises(ValueError, match="integer labels"):

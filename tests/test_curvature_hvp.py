@@ -3,6 +3,8 @@
 Done-when (issue 7): hvp equals H v and torch's double-backward HVP to 1e-10 relative.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -20,7 +22,7 @@ def rel(a, b):
 
 def _mlp(sizes, act):
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(L.Dense(a, b))
         if i < len(sizes) - 2:
             layers.append(act())
@@ -34,7 +36,7 @@ def mlp_problem(rng):
     params = tg.FlatParameters(model)
     x = rng.standard_normal((7, 5))
     y = rng.integers(0, 3, size=7)
-    loss_fn = lambda: F.cross_entropy(model(tg.Tensor(x)), y)  # noqa: E731
+    loss_fn = lambda: F.cross_entropy(model(tg.Tensor(x)), y)
     return model, params, x, y, loss_fn
 
 
@@ -69,7 +71,7 @@ def test_hvp_mlp_equals_dense_hessian_and_torch(mlp_problem, torch, rng):
 
 
 def test_hessian_operator_reuses_one_graph_and_matches_hvp(mlp_problem, rng):
-    model, params, x, y, loss_fn = mlp_problem
+    _model, params, _x, _y, loss_fn = mlp_problem
     op = C.hessian_operator(loss_fn, params)
     _, g = C.gradient(loss_fn, params)
     np.testing.assert_allclose(op.gradient, g, rtol=1e-13, atol=0)
@@ -81,7 +83,7 @@ def test_hessian_operator_reuses_one_graph_and_matches_hvp(mlp_problem, rng):
 
 def test_hvp_against_finite_differences_of_the_gradient(mlp_problem, rng):
     """Independent of autodiff's second derivative: (g(θ+εv) − g(θ−εv)) / 2ε."""
-    model, params, x, y, loss_fn = mlp_problem
+    _model, params, _x, _y, loss_fn = mlp_problem
     v = rng.standard_normal(params.numel)
     theta, eps = params.data.copy(), 1e-5
     params.data[:] = theta + eps * v
@@ -96,7 +98,7 @@ def test_hvp_at_functional_form_matches_closed_form(rng):
     tg.set_default_dtype("float64")
     A = rng.standard_normal((6, 6))
     a = rng.standard_normal(6)
-    f = lambda x: (x @ tg.Tensor(A) @ x) + F.exp(x * tg.Tensor(a)).sum()  # noqa: E731
+    f = lambda x: (x @ tg.Tensor(A) @ x) + F.exp(x * tg.Tensor(a)).sum()
     x0, v = rng.standard_normal(6), rng.standard_normal(6)
     H = A + A.T + np.diag(a * a * np.exp(a * x0))
     assert rel(C.hvp_at(f, x0, v), H @ v) <= 1e-13
@@ -109,15 +111,15 @@ def test_hvp_of_a_linear_loss_is_zero_and_unused_parameters_get_zero_rows(rng):
     model = _mlp([3, 2], L.Tanh)
     params = tg.FlatParameters(model)
     x = rng.standard_normal((4, 3))
-    loss_fn = lambda: model(tg.Tensor(x)).sum()  # linear in θ  # noqa: E731
+    loss_fn = lambda: model(tg.Tensor(x)).sum()  # linear in θ
     np.testing.assert_array_equal(C.hvp(loss_fn, params, rng.standard_normal(params.numel)), 0.0)
-    only_w = lambda: (model[0].weight * model[0].weight).sum()  # bias unused  # noqa: E731
+    only_w = lambda: (model[0].weight * model[0].weight).sum()  # bias unused
     H = C.hessian(only_w, params)
     np.testing.assert_allclose(H, np.diag([2.0] * 6 + [0.0] * 2), atol=0)
 
 
 def test_hvp_bad_input(mlp_problem):
-    model, params, x, y, loss_fn = mlp_problem
+    model, params, x, _y, loss_fn = mlp_problem
     with pytest.raises(ValueError, match=f"length {params.numel}"):
         C.hvp(loss_fn, params, np.ones(params.numel + 1))
     with pytest.raises(ValueError, match="scalar loss"):

@@ -6,7 +6,6 @@ weights through state_dict (our names and layouts follow PyTorch's).
 """
 
 import numpy as np
-import pytest
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import curvature as C
@@ -59,12 +58,12 @@ def test_hvp_cnn_with_batchnorm_in_train_mode(torch, rng):
     model.train()
     params = tg.FlatParameters(model)
     x, y = rng.standard_normal((4, 1, 6, 6)), rng.integers(0, 3, size=4)
-    loss_fn = lambda: F.cross_entropy(model(tg.Tensor(x)), y)  # noqa: E731
+    loss_fn = lambda: F.cross_entropy(model(tg.Tensor(x)), y)
     nn = torch.nn
     tmodel = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.Tanh(), nn.MaxPool2d(2),
                            nn.Flatten(), nn.Linear(18, 3))
     tmodel.train()
-    t_loss = lambda: nn.functional.cross_entropy(tmodel(torch.tensor(x)), torch.tensor(y))  # noqa: E731
+    t_loss = lambda: nn.functional.cross_entropy(tmodel(torch.tensor(x)), torch.tensor(y))
     H = check(torch, rng, model, params, loss_fn, tmodel, t_loss)
     # batch-norm in train mode couples the batch: its Hessian block is not that of eval mode
     model.eval()
@@ -88,7 +87,7 @@ def test_hvp_lstm(torch, rng):
     model = _LSTMClassifier()
     params = tg.FlatParameters(model)
     x, y = rng.standard_normal((4, 2, 2)), rng.integers(0, 3, size=2)
-    loss_fn = lambda: F.cross_entropy(model(tg.Tensor(x)), y)  # noqa: E731
+    loss_fn = lambda: F.cross_entropy(model(tg.Tensor(x)), y)
 
     class T(torch.nn.Module):
         def __init__(self):
@@ -100,7 +99,7 @@ def test_hvp_lstm(torch, rng):
             return self.head(self.lstm(x)[0][-1])
 
     tmodel = T()
-    t_loss = lambda: torch.nn.functional.cross_entropy(tmodel(torch.tensor(x)), torch.tensor(y))  # noqa: E731
+    t_loss = lambda: torch.nn.functional.cross_entropy(tmodel(torch.tensor(x)), torch.tensor(y))
     check(torch, rng, model, params, loss_fn, tmodel, t_loss)
 
 
@@ -120,7 +119,7 @@ def test_hvp_embedding_model(torch, rng):
     params = tg.FlatParameters(model)
     ids, y = rng.integers(0, 10, size=(6, 3)), rng.integers(0, 3, size=6)
     ids[0, :2] = 7  # a repeated id: gradients scatter-add into one row
-    loss_fn = lambda: F.cross_entropy(model(ids), y)  # noqa: E731
+    loss_fn = lambda: F.cross_entropy(model(ids), y)
 
     class T(torch.nn.Module):
         def __init__(self):
@@ -132,7 +131,7 @@ def test_hvp_embedding_model(torch, rng):
             return self.head(torch.tanh(self.emb(ids)).mean(dim=1))
 
     tmodel = T()
-    t_loss = lambda: torch.nn.functional.cross_entropy(tmodel(torch.tensor(ids)), torch.tensor(y))  # noqa: E731
+    t_loss = lambda: torch.nn.functional.cross_entropy(tmodel(torch.tensor(ids)), torch.tensor(y))
     H = check(torch, rng, model, params, loss_fn, tmodel, t_loss)
     unused = sorted(set(range(10)) - set(ids.reshape(-1).tolist()))
     rows = [r * 4 + j for r in unused for j in range(4)]  # rows of ids never seen: zero curvature

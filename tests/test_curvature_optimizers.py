@@ -1,5 +1,7 @@
 """ScaledConjugateGradient (Møller 1993), VSGD (Schaul et al. 2013), ESGD (Dauphin et al. 2015)."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -28,7 +30,7 @@ def quadratic(rng, h=None, n=8, rotate=True):
 # ---------------------------------------------------------------- SCG
 @pytest.mark.parametrize("curvature", ["hvp", "finite_difference"])
 def test_scg_on_a_quadratic_behaves_like_linear_cg(rng, curvature):
-    params, loss_fn, A, star = quadratic(rng)
+    params, loss_fn, _A, star = quadratic(rng)
     opt = O.ScaledConjugateGradient(params, curvature=curvature)
     f0 = loss_fn().item()
     comparisons = []
@@ -64,7 +66,7 @@ def test_scg_makes_an_indefinite_curvature_positive_and_never_increases_the_loss
     tg.set_default_dtype("float64")
     params = tg.FlatParameters.from_array(np.array([0.5, 0.05]))
     th = params.parameters[0]
-    loss_fn = lambda: th[0] ** 4 - th[1] * th[1] + 0.25 * th[1] ** 4 + 0.1 * th[0] * th[0]  # noqa: E731
+    loss_fn = lambda: th[0] ** 4 - th[1] * th[1] + 0.25 * th[1] ** 4 + 0.1 * th[0] * th[0]
     opt = O.ScaledConjugateGradient(params)
     losses = []
     for _ in range(40):
@@ -72,7 +74,7 @@ def test_scg_makes_an_indefinite_curvature_positive_and_never_increases_the_loss
         r = opt.last_result
         assert r.delta > 0          # step 4 made δ_k positive
         losses.append(r.loss_after)
-    assert all(b <= a + 1e-15 for a, b in zip(losses, losses[1:]))
+    assert all(b <= a + 1e-15 for a, b in itertools.pairwise(losses))
     assert abs(abs(params.data[1]) - np.sqrt(2.0)) < 1e-4 and abs(params.data[0]) < 1e-2
 
 
@@ -107,7 +109,7 @@ def test_vsgd_matches_the_paper_recursions(rng):
 
 def test_vsgd_without_a_learning_rate_beats_the_best_sgd_on_an_ill_conditioned_quadratic(rng):
     h = np.geomspace(1.0, 100.0, 6)
-    params, loss_fn, A, star = quadratic(rng, h=h, rotate=False)  # diagonal: v⊙Hv = diag H exactly
+    params, loss_fn, _A, _star = quadratic(rng, h=h, rotate=False)  # diagonal: v⊙Hv = diag H exactly
     opt = O.VSGD(params, init_steps=1, rng=np.random.default_rng(0))
     f0 = loss_fn().item()
     for _ in range(60):
@@ -141,7 +143,7 @@ def test_esgd_matches_algorithm_1_and_amortizes(rng):
 
 
 def test_esgd_preconditioner_tends_to_the_hessian_row_norms(rng):
-    params, loss_fn, A, star = quadratic(rng, n=5)
+    params, loss_fn, A, _star = quadratic(rng, n=5)
     opt = O.ESGD(params, lr=0.0 + 1e-12, rng=np.random.default_rng(1))
     S = 500
     for _ in range(S):

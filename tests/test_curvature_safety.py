@@ -19,7 +19,7 @@ def quadratic(rng):
     b = rng.standard_normal(6)
     params = tg.FlatParameters.from_array(rng.standard_normal(6))
     th = params.parameters[0]
-    loss_fn = lambda: 0.5 * (th @ tg.Tensor(A) @ th) + (th * tg.Tensor(b)).sum() + 3.0  # noqa: E731
+    loss_fn = lambda: 0.5 * (th @ tg.Tensor(A) @ th) + (th * tg.Tensor(b)).sum() + 3.0
     return params, loss_fn, A, b
 
 
@@ -40,7 +40,7 @@ def test_prediction_equals_true_change_of_a_quadratic(quadratic, alpha):
 
 
 def test_alpha_max_and_alpha_best(quadratic):
-    params, loss_fn, A, b = quadratic
+    params, _loss_fn, A, b = quadratic
     theta = params.data.copy()
     g = A @ theta + b
     s = C.step_safety(g, A @ g, alpha=1.0)
@@ -65,14 +65,14 @@ def test_on_a_network_matches_hvp(rng):
     model = L.Sequential(L.Dense(3, 4), L.Sigmoid(), L.Dense(4, 2))
     params = tg.FlatParameters(model)
     x, y = rng.standard_normal((5, 3)), rng.integers(0, 2, size=5)
-    loss_fn = lambda: F.cross_entropy(model(tg.Tensor(x)), y)  # noqa: E731
+    loss_fn = lambda: F.cross_entropy(model(tg.Tensor(x)), y)
     _, g = C.gradient(loss_fn, params)
     s = C.step_safety(loss_fn=loss_fn, params=params, alpha=0.3)
     assert s.gTHg == pytest.approx(g @ C.hvp(loss_fn, params, g), rel=1e-13)
 
 
 def test_step_safety_bad_input(quadratic):
-    params, loss_fn, A, b = quadratic
+    _params, _loss_fn, _A, _b = quadratic
     with pytest.raises(ValueError, match="alpha must be"):
         C.step_safety(np.ones(6), np.ones(6), alpha=0.0)
     with pytest.raises(ValueError, match="give g and Hg"):

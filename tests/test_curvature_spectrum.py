@@ -18,7 +18,7 @@ def problem(rng):
     params = tg.FlatParameters(model)
     x = rng.standard_normal((8, 4)) * 2
     y = rng.integers(0, 3, size=8)
-    loss_fn = lambda: F.cross_entropy(model(tg.Tensor(x)), y)  # noqa: E731
+    loss_fn = lambda: F.cross_entropy(model(tg.Tensor(x)), y)
     H = C.hessian(loss_fn, params)
     return params, loss_fn, 0.5 * (H + H.T)
 
@@ -115,7 +115,7 @@ def test_hessian_diagonal_exact_and_rademacher(problem):
 
 
 def test_spectrum_bad_input(problem):
-    params, loss_fn, H = problem
+    params, loss_fn, _H = problem
     with pytest.raises(ValueError, match="k=.*exceeds"):
         C.top_eigenvalues(loss_fn, params, k=params.numel + 1)
     with pytest.raises(ValueError, match="params is required"):

@@ -4,13 +4,13 @@ import math
 
 import numpy as np
 import pytest
+from test_newton_cg import deep_autoencoder, mnist_batch
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import curvature as C
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd import optimizers as O
-from test_newton_cg import deep_autoencoder, mnist_batch
 
 
 def linear_least_squares(rng):
@@ -22,9 +22,9 @@ def linear_least_squares(rng):
 
 
 def test_on_least_squares_gauss_newton_is_exact_and_damping_drops(rng):
-    model, params, X, T, output_fn = linear_least_squares(rng)
+    _model, params, X, T, output_fn = linear_least_squares(rng)
     opt = O.HessianFree(params, damping=1e-8, loss="mse", cg_maxiter=50)
-    f = lambda: F.mse_loss(output_fn(), tg.Tensor(T)).item()  # noqa: E731
+    f = lambda: F.mse_loss(output_fn(), tg.Tensor(T)).item()
     opt.step(closure=output_fn, targets=T)
     r = opt.last_result
     # G = H for a linear model with squared error, so ρ ≈ 1 and λ shrinks by 2/3
@@ -128,7 +128,7 @@ def test_hessian_curvature_option_matches_gauss_newton_on_a_linear_model(rng):
     steps = {}
     for curvature in ("gauss_newton", "hessian"):
         tg.manual_seed(0)
-        model, params, X, T, output_fn = linear_least_squares(np.random.default_rng(3))
+        _model, params, _X, T, output_fn = linear_least_squares(np.random.default_rng(3))
         opt = O.HessianFree(params, damping=0.1, loss="mse", curvature=curvature, cg_maxiter=5)
         opt.step(closure=output_fn, targets=T)
         steps[curvature] = params.data.copy()

@@ -15,7 +15,7 @@ def logistic_problem(rng, n=40, d=5, mu=0.1):
     y = np.sign(rng.standard_normal(n))
     params = tg.FlatParameters.from_array(np.zeros(d))
     th = params.parameters[0]
-    loss_fn = lambda: F.softplus(-(tg.Tensor(X * y[:, None]) @ th)).mean() + 0.5 * mu * (th * th).sum()  # noqa: E731
+    loss_fn = lambda: F.softplus(-(tg.Tensor(X * y[:, None]) @ th)).mean() + 0.5 * mu * (th * th).sum()
     return params, loss_fn
 
 
@@ -59,7 +59,7 @@ def test_damping_and_line_search_on_an_indefinite_hessian(rng):
     tg.set_default_dtype("float64")
     params = tg.FlatParameters.from_array(np.array([0.01, 0.1]))
     th = params.parameters[0]
-    loss_fn = lambda: th[0] * th[0] - th[1] * th[1] + 0.25 * th[1] ** 4  # noqa: E731
+    loss_fn = lambda: th[0] * th[0] - th[1] * th[1] + 0.25 * th[1] ** 4
     pure = O.Newton(params)
     pure.step(closure=loss_fn)
     assert not pure.last_step["descent"]  # reported, not hidden

@@ -1,5 +1,7 @@
 """NewtonCG: truncated Newton on HVPs; negative curvature stops CG and is reported."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from tinygrad_ngd.datasets import load_mnist_subset
 
 def deep_autoencoder(sizes=(784, 32, 8, 32, 784)):
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(L.Dense(a, b))
         layers.append(L.Tanh() if i < len(sizes) - 2 else L.Sigmoid())
     return L.Sequential(*layers)
@@ -28,7 +30,7 @@ def test_newton_cg_solves_a_strongly_convex_problem_like_newton(rng):
     X, y = rng.standard_normal((30, 4)), np.sign(rng.standard_normal(30))
     params = tg.FlatParameters.from_array(np.zeros(4))
     th = params.parameters[0]
-    loss_fn = lambda: F.softplus(-(tg.Tensor(X * y[:, None]) @ th)).mean() + 0.05 * (th * th).sum()  # noqa: E731
+    loss_fn = lambda: F.softplus(-(tg.Tensor(X * y[:, None]) @ th)).mean() + 0.05 * (th * th).sum()
     opt = O.NewtonCG(params, cg_tol=1e-12)
     for _ in range(8):
         opt.step(closure=loss_fn)
@@ -47,7 +49,7 @@ def test_negative_curvature_stops_cg_and_is_reported():
     tg.set_default_dtype("float64")
     params = tg.FlatParameters.from_array(np.array([0.0, 0.1]))  # saddle region of x² − y² + y⁴/4
     th = params.parameters[0]
-    loss_fn = lambda: th[0] * th[0] - th[1] * th[1] + 0.25 * th[1] ** 4  # noqa: E731
+    loss_fn = lambda: th[0] * th[0] - th[1] * th[1] + 0.25 * th[1] ** 4
     opt = O.NewtonCG(params)
     f0 = loss_fn().item()
     opt.step(closure=loss_fn)
@@ -63,7 +65,7 @@ def test_newton_cg_reduces_a_deep_autoencoder_loss_on_mnist():
     x = tg.Tensor(mnist_batch(32))
     model = deep_autoencoder((784, 16, 4, 16, 784))
     params = tg.FlatParameters(model)
-    loss_fn = lambda: F.mse_loss(model(x), x)  # noqa: E731
+    loss_fn = lambda: F.mse_loss(model(x), x)
     opt = O.NewtonCG(params, cg_maxiter=8, damping=1e-3)
     losses = [opt.step(closure=loss_fn).item() for _ in range(3)]
     final = loss_fn().item()

@@ -18,6 +18,7 @@
 # Run:  python tutorials/08_hessian_spectrum.py [--quick] [--out DIR] [--backend cupy]
 """The Hessian's spectrum and note 004's step-safety bound on an MNIST MLP (see the opening comment)."""
 
+import itertools
 import math
 
 import numpy as np
@@ -35,7 +36,7 @@ from tinygrad_ngd.runs import start_tutorial, tutorial_parser, write_csv
 
 def sigmoid_mlp(sizes):
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(L.Dense(a, b))
         if i < len(sizes) - 2:
             layers.append(L.Sigmoid())
@@ -88,7 +89,7 @@ def main():
     y = B.asarray(y_np[:n_train])
     model = sigmoid_mlp(sizes)
     params = tg.FlatParameters(model)
-    loss_fn = lambda: F.cross_entropy(model(x), y)  # noqa: E731  (full batch: a fixed function)
+    loss_fn = lambda: F.cross_entropy(model(x), y)
     opt = O.SGD(params, lr=lr)
     rng = np.random.default_rng(args.seed)
     print(f"MLP {'-'.join(map(str, sizes))} (sigmoid), {params.numel} parameters, {n_train} MNIST digits, "
@@ -114,7 +115,7 @@ def main():
                         "kappa": kappa, "trace": trace.trace, "trace_stderr": trace.stderr,
                         "alpha_max": s1.alpha_max, "two_over_lambda_max": 2.0 / lam_max if lam_max > 0 else math.inf})
         print(f"\niteration {it:4d}: loss {loss:.4f}")
-        print(f"  top eigenvalues (power iteration): " + ", ".join(f"{v:.4g}" for v in top.values))
+        print("  top eigenvalues (power iteration): " + ", ".join(f"{v:.4g}" for v in top.values))
         print(f"  Lanczos extremes: λ_max ≈ {lam_max:.4g}, λ_min ≈ {lam_min:.3g}  →  κ = "
               + (f"{kappa:.3g}" if math.isfinite(kappa) else "∞ (H is indefinite: negative curvature)"))
         print(f"  Hutchinson trace: {trace.trace:.4g} ± {trace.stderr:.2g}")
@@ -166,7 +167,7 @@ def main():
     below = [r for r in rows if r["alpha"] <= 0.1 * s1.alpha_max]
     worst = max(abs(r["predicted_change"] - r["true_change"]) / abs(r["true_change"]) for r in below)
     above = [r for r in rows if r["alpha"] > s1.alpha_max]
-    print(f"  * the predicted change −αgᵀg + ½α²gᵀHg tracks the true change while α ≤ α_max/10 (worst relative")
+    print("  * the predicted change −αgᵀg + ½α²gᵀHg tracks the true change while α ≤ α_max/10 (worst relative")
     print(f"    gap {worst:.1%}) and turns positive at α_max = 2gᵀg/gᵀHg = {s1.alpha_max:.3g}.")
     if above:
         r = above[0]

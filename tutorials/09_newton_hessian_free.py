@@ -20,6 +20,7 @@
 # Run:  python tutorials/09_newton_hessian_free.py [--quick] [--out DIR] [--backend cupy]
 """Newton-CG and Hessian-free vs SGD on a deep MNIST autoencoder (see the opening comment)."""
 
+import itertools
 import time
 
 import numpy as np
@@ -37,7 +38,7 @@ from tinygrad_ngd.runs import start_tutorial, tutorial_parser, write_csv
 def deep_autoencoder(sizes):
     """tanh hidden layers, a logistic output layer (pixels lie in [0, 1])."""
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(L.Dense(a, b))
         layers.append(L.Tanh() if i < len(sizes) - 2 else L.Sigmoid())
     return L.Sequential(*layers)
@@ -71,8 +72,8 @@ def run_second_order(kind, sizes, x, seed, steps, cg_maxiter):
     tg.manual_seed(seed)
     model = deep_autoencoder(sizes)
     params = tg.FlatParameters(model)
-    output_fn = lambda: model(x)  # noqa: E731
-    loss_fn = lambda: F.mse_loss(model(x), x)  # noqa: E731
+    output_fn = lambda: model(x)
+    loss_fn = lambda: F.mse_loss(model(x), x)
     if kind == "NewtonCG":
         opt = O.NewtonCG(params, damping=1e-3, cg_maxiter=cg_maxiter)
     else:

@@ -44,7 +44,7 @@ def _apply_preconditioner(M, r):
     return M(r)
 
 
-def conjugate_gradient(matvec, b, x0=None, tol: float = 1e-10, maxiter: int = None, M=None,
+def conjugate_gradient(matvec, b, x0=None, tol: float = 1e-10, maxiter: int | None = None, M=None,
                        atol: float = 0.0, callback=None, stop_on_negative_curvature: bool = True) -> CGResult:
     """Solve A x = b by (preconditioned) conjugate gradient.
 

@@ -15,7 +15,7 @@ equilibrated SGD): for v_i = ±1, E[v_i (Hv)_i] = Σ_j H_ij E[v_i v_j] = H_ii.
 from __future__ import annotations
 
 from .. import backend as B
-from .hvp import HessianOperator, _check_params, evaluate_loss
+from .hvp import HessianOperator, _check_params
 from .operator import LinearOperator, as_operator
 
 DEFAULT_MAX_PARAMS = 2000

@@ -151,7 +151,7 @@ class GaussNewtonOperator(LinearOperator):
             _check_loss_kind(loss, reduction)
             if targets is not None:
                 _as_targets(targets, z, loss)
-            output_metric = lambda u: loss_hessian_product(z.data, u, loss, reduction)  # noqa: E731
+            output_metric = lambda u: loss_hessian_product(z.data, u, loss, reduction)
         if not damping >= 0:
             raise ValueError(f"damping must be >= 0, got {damping!r}")
         self.damping = float(damping)

@@ -34,7 +34,7 @@ class StepSafety(NamedTuple):
     safe: bool                 # predicted_change < 0
 
 
-def step_safety(g=None, Hg=None, alpha: float = None, *, loss_fn=None, params=None) -> StepSafety:
+def step_safety(g=None, Hg=None, alpha: float | None = None, *, loss_fn=None, params=None) -> StepSafety:
     """Note 004's analysis of the step −αg.
 
     Give the flat gradient ``g`` and ``Hg`` = H g, or ``loss_fn`` and ``params`` to

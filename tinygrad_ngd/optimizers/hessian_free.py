@@ -151,7 +151,7 @@ class HessianFree(Optimizer):
                              "Tensor at the current params.data) and targets=; it computes g itself")
         h = self.hyper
         output_fn = closure
-        loss_fn = lambda: loss_value(output_fn(), targets, h["loss"], h["reduction"])  # noqa: E731
+        loss_fn = lambda: loss_value(output_fn(), targets, h["loss"], h["reduction"])
         loss, g = gradient(loss_fn, self.params)
         if not self._check_finite(g):
             self.skipped_steps += 1

@@ -59,7 +59,7 @@ class VSGD(Optimizer):
         if not self._check_finite(g):
             self.skipped_steps += 1
             return loss
-        hp, st = self.hyper, self.state
+        hp = self.hyper
         g_bar, v_bar, h_bar = self.zeros_state("g_bar"), self.zeros_state("v_bar"), self.zeros_state("h_bar")
         n0 = hp["init_steps"]
         if self.scalars["seen"] < n0:  # slow start: average the first n₀ samples, no update
