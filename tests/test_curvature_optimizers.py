@@ -168,3 +168,20 @@ def test_curvature_optimizers_bad_input():
         O.ESGD(params, update_every=0)
     with pytest.raises(ValueError, match="damping"):
         O.ESGD(params, damping=0.0)
+
+
+def test_scg_checkpoint_round_trip_continues_identically(rng):
+    params, loss_fn, A, star = quadratic(rng, n=6)
+    opt = O.ScaledConjugateGradient(params)
+    for _ in range(3):
+        opt.step(closure=loss_fn)
+    saved_theta, state = params.data.copy(), opt.state_dict()
+    for _ in range(3):
+        opt.step(closure=loss_fn)
+    after = params.data.copy()
+    params.data[...] = saved_theta
+    fresh = O.ScaledConjugateGradient(params)
+    fresh.load_state_dict(state)
+    for _ in range(3):
+        fresh.step(closure=loss_fn)
+    np.testing.assert_array_equal(params.data, after)
