@@ -171,7 +171,7 @@ def test_curvature_optimizers_bad_input():
 
 
 def test_scg_checkpoint_round_trip_continues_identically(rng):
-    params, loss_fn, A, star = quadratic(rng, n=6)
+    params, loss_fn, _A, _star = quadratic(rng, n=6)
     opt = O.ScaledConjugateGradient(params)
     for _ in range(3):
         opt.step(closure=loss_fn)
