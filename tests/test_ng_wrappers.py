@@ -217,3 +217,16 @@ def test_wrappers_nest_clip_over_block_normalized(rng):
     outer.step(grad=rng.normal(size=N))
     for sl in SLICES:
         np.testing.assert_allclose(np.linalg.norm(p.data[sl] - before[sl]), 1.0, rtol=1e-13)
+
+
+@pytest.mark.parametrize("wrap", [BlockNormalized, NGAdap, ClipGradNorm])
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_non_finite_gradient_is_reported_with_its_block(rng, wrap, bad):
+    """A NaN/inf block is never masked as a zero step: the base optimizer reports it."""
+    p = params_at(rng.normal(size=N))
+    before = p.data.copy()
+    g = rng.normal(size=N)
+    g[SLICES[2].start] = bad
+    with np.errstate(invalid="ignore"), pytest.raises(FloatingPointError, match="block2"):
+        wrap(O.SGD(p, lr=0.1)).step(grad=g)
+    np.testing.assert_array_equal(p.data, before)                # nothing half-done

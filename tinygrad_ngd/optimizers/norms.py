@@ -84,10 +84,11 @@ def vector_norm(g, norm: str = "l2"):
 
 # ---------------------------------------------------------------- G / ‖G‖
 def safe_divide(g, n):
-    """G/n where n > 0, and 0 where n == 0 (a zero block takes a zero step)."""
+    """G/n, and 0 where n == 0 (a zero block takes a zero step).  A NaN or infinite n
+    is not masked: it propagates, so the optimizer's finiteness check reports the block."""
     xp = B.array_module(g, n)
-    positive = n > 0
-    return xp.where(positive, g / xp.where(positive, n, 1), 0).astype(g.dtype, copy=False)
+    zero = n == 0
+    return xp.where(zero, 0, g / xp.where(zero, 1, n)).astype(g.dtype, copy=False)
 
 
 def normalize(g, norm: str = "l2"):
