@@ -80,7 +80,8 @@ class AdaptiveNGD(Optimizer):
                       learn m per block as described in the module docstring (β_m, m_min, m_max)
 
     The current rates are in ``state["lambda"]`` (each block's λ on its coordinates);
-    :meth:`block_lrs` returns them as floats for logging.
+    :meth:`block_lrs` returns them as floats for logging.  ``lr`` is only λ^(0): setting
+    ``opt.lr`` later (a schedule) does not move the adapted λ.
     """
 
     def __init__(self, params, lr, beta, lr_min=1e-6, lr_max=0.1, norm="l2", scope="block",
