@@ -366,13 +366,17 @@ def test_gemm_all_transposes(torch, trans_a, trans_b):
 
 
 def test_fused_gradient_primitives_gradcheck():
-    from tinygrad_ngd.functional.core import CrossEntropyGrad, SigmoidGrad, TanhGrad
+    from tinygrad_ngd.functional.core import (CrossEntropyGrad, SigmoidGrad, SigmoidGradBackward, TanhGrad,
+                                              TanhGradBackward)
     rng = np.random.default_rng(7)
     y_sig = tg.Tensor(rng.uniform(0.1, 0.9, (3, 4)), requires_grad=True)
     y_tanh = tg.Tensor(rng.uniform(-0.9, 0.9, (3, 4)), requires_grad=True)
     gy = tg.Tensor(rng.standard_normal((3, 4)), requires_grad=True)
     check_both(lambda y, g: SigmoidGrad()(y, g), [y_sig, gy])
     check_both(lambda y, g: TanhGrad()(y, g), [y_tanh, gy])
+    gg = tg.Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    check_both(lambda y, g, h: SigmoidGradBackward()(y, g, h), [y_sig, gy, gg])
+    check_both(lambda y, g, h: TanhGradBackward()(y, g, h), [y_tanh, gy, gg])
     labels = rng.integers(0, 4, 3)
     x = tg.Tensor(rng.standard_normal((3, 4)), requires_grad=True)
     g0 = tg.Tensor(np.array(0.7), requires_grad=True)
@@ -380,15 +384,18 @@ def test_fused_gradient_primitives_gradcheck():
 
 
 def test_third_derivatives_of_fused_activations_match_torch(torch):
-    """d³/dx³ through the fused backward primitives equals torch's."""
+    """d³/dx³ and d⁴/dx⁴ through the fused backward primitives equal torch's."""
     x0 = np.random.default_rng(8).standard_normal(5)
     for ours, theirs in [(F.sigmoid, torch.sigmoid), (F.tanh, torch.tanh)]:
         x = tg.Tensor(x0.copy(), requires_grad=True)
         (g1,) = tg.grad(ours(x).sum(), [x], create_graph=True)
         (g2,) = tg.grad(g1.sum(), [x], create_graph=True)
-        (g3,) = tg.grad(g2.sum(), [x])
+        (g3,) = tg.grad(g2.sum(), [x], create_graph=True)
+        (g4,) = tg.grad(g3.sum(), [x])
         tx = torch.tensor(x0, requires_grad=True)
         (t1,) = torch.autograd.grad(theirs(tx).sum(), tx, create_graph=True)
         (t2,) = torch.autograd.grad(t1.sum(), tx, create_graph=True)
-        (t3,) = torch.autograd.grad(t2.sum(), tx)
-        assert_close(g3.numpy(), t3.numpy(), "third derivative")
+        (t3,) = torch.autograd.grad(t2.sum(), tx, create_graph=True)
+        (t4,) = torch.autograd.grad(t3.sum(), tx)
+        assert_close(g3.numpy(), t3.detach().numpy(), "third derivative")
+        assert_close(g4.numpy(), t4.numpy(), "fourth derivative")
