@@ -11,7 +11,8 @@
 # CPU scale: a small CNN (conv3×3 → BatchNorm → ReLU → max-pool, twice, then global average
 # pooling and a Dense layer) on part of Fashion-MNIST (Debian's dataset-fashion-mnist; the shipped
 # MNIST subset when it is absent).  With --cifar-dir DIR (the CIFAR-10 binary version) it trains
-# ResNet-20 on CIFAR-10, the paper's smallest network (slow on a CPU: use --backend cupy).
+# ResNet-20 on CIFAR-10, the paper's smallest network (slow on a CPU: use --backend cupy);
+# --model resnet20 trains ResNet-20 on the grey-image data too.
 #
 # Run:  python tutorials/06_cnn_batchnorm.py [--quick] [--out DIR] [--backend cupy] [--cifar-dir DIR]
 """A batch-norm CNN trained by SGDM and its NG / NG_adap / CLIP variants (see the opening comment)."""
@@ -41,10 +42,12 @@ def main():
     p = tutorial_parser("06_cnn_batchnorm", __doc__)
     p.add_argument("--cifar-dir", default=None, help="CIFAR-10 binary version: train ResNet-20 on it")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default 8; --quick 1)")
+    p.add_argument("--model", choices=("auto", "cnn", "resnet20"), default="auto",
+                   help="auto: ResNet-20 on CIFAR-10, the small CNN otherwise (ResNet-20 on a CPU: hours)")
     args = p.parse_args()
     out = start_tutorial(args)
     dataset, data_dir = pick_dataset(args)
-    resnet = dataset == "cifar10"
+    resnet = args.model == "resnet20" or (args.model == "auto" and dataset == "cifar10")
     epochs = args.epochs or (1 if args.quick else 8)
     cfg = C.CompareConfig(
         model="resnet" if resnet else "cnn", depth=(8 if args.quick else 20) if resnet else 2,
