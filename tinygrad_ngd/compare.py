@@ -467,6 +467,8 @@ def history_rows(histories):
 def plot_histories(histories, path, title):
     from .plotting import plot_curves
     series = {h["optimizer"]: h for h in histories}
+    # base methods dashed, their normalized ("-ng…") versions solid: overlapping curves stay visible
+    styles = {name: ({"ls": "-"} if "-ng" in name else {"ls": "--"}) for name in series}
     return plot_curves(series, [("train_loss", "training loss"), ("test_loss", "test loss"),
                                 ("train_acc", "training accuracy"), ("test_acc", "test accuracy")],
-                       path, title=title, logy=("train_loss", "test_loss"))
+                       path, title=title, logy=("train_loss", "test_loss"), styles=styles)

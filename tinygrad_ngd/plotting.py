@@ -70,12 +70,13 @@ def _positive(values) -> bool:
 
 
 def plot_curves(series: dict, panels, path, title: str | None = None, xlabel: str = "epoch",
-                logy=(), ncols: int = 2) -> Path:
+                logy=(), ncols: int = 2, styles: dict | None = None) -> Path:
     """One panel per metric, one line per run: the usual "optimizers compared" figure.
 
     ``series``: run name → {metric name → list of values} (x = 1, 2, …);
     ``panels``: metric names in order, or (metric, panel title) pairs;
-    ``logy``: metrics drawn on a log axis (when every value is positive).
+    ``logy``: metrics drawn on a log axis (when every value is positive);
+    ``styles``: run name → extra ``Axes.plot`` keywords (e.g. ``{"ls": "--"}``).
     """
     panels = [(p, p) if isinstance(p, str) else tuple(p) for p in panels]
     fig, axes = subplots(len(panels), ncols=ncols)
@@ -84,7 +85,8 @@ def plot_curves(series: dict, panels, path, title: str | None = None, xlabel: st
             ys = run.get(metric)
             if not ys:
                 continue
-            ax.plot(range(1, len(ys) + 1), ys, marker="o" if len(ys) <= 30 else None, ms=3, label=name)
+            ax.plot(range(1, len(ys) + 1), ys, marker="o" if len(ys) <= 30 else None, ms=3, label=name,
+                    **(styles or {}).get(name, {}))
         if metric in logy and all(_positive(run.get(metric) or [1.0]) for run in series.values()):
             set_log_y(ax)
         ax.set_title(label)
