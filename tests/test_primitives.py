@@ -198,10 +198,10 @@ def test_losses_gradcheck(n, c, seed):
     labels = rng.integers(0, c, n)
     xs = _tensors(rng, [(n, c)], [normal])
     for reduction in ("mean", "sum", "none"):
-        check_both(lambda x: F.cross_entropy(x, labels, reduction), xs)
+        check_both(lambda x, r=reduction: F.cross_entropy(x, labels, r), xs)
     ys = _tensors(rng, [(n, c), (n, c)], [normal, normal])
     for reduction in ("mean", "sum", "none"):
-        check_both(lambda a, b: F.mse_loss(a, b, reduction), ys)
+        check_both(lambda a, b, r=reduction: F.mse_loss(a, b, r), ys)
 
 
 def test_linear_gradcheck():
@@ -291,17 +291,17 @@ def test_matmul_linear_softmax_losses_match_torch(torch):
     compare_with_torch(torch, F.linear, lambda t, x, w, b: t.nn.functional.linear(x, w, b),
                        [rng.standard_normal((3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)])
     for axis in (0, 1):
-        compare_with_torch(torch, lambda a: F.softmax(a, axis), lambda t, a: t.softmax(a, axis),
+        compare_with_torch(torch, lambda a, ax=axis: F.softmax(a, ax), lambda t, a, ax=axis: t.softmax(a, ax),
                            [rng.standard_normal((3, 4))])
-        compare_with_torch(torch, lambda a: F.log_softmax(a, axis), lambda t, a: t.log_softmax(a, axis),
+        compare_with_torch(torch, lambda a, ax=axis: F.log_softmax(a, ax), lambda t, a, ax=axis: t.log_softmax(a, ax),
                            [rng.standard_normal((3, 4))])
     labels = rng.integers(0, 4, 5)
     for red in ("mean", "sum", "none"):
-        compare_with_torch(torch, lambda a: F.cross_entropy(a, labels, red),
-                           lambda t, a: t.nn.functional.cross_entropy(a, t.tensor(labels), reduction=red),
+        compare_with_torch(torch, lambda a, r=red: F.cross_entropy(a, labels, r),
+                           lambda t, a, r=red: t.nn.functional.cross_entropy(a, t.tensor(labels), reduction=r),
                            [rng.standard_normal((5, 4))])
-        compare_with_torch(torch, lambda a, b: F.mse_loss(a, b, red),
-                           lambda t, a, b: t.nn.functional.mse_loss(a, b, reduction=red),
+        compare_with_torch(torch, lambda a, b, r=red: F.mse_loss(a, b, r),
+                           lambda t, a, b, r=red: t.nn.functional.mse_loss(a, b, reduction=r),
                            [rng.standard_normal((5, 4)), rng.standard_normal((5, 4))])
 
 

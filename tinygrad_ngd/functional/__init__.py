@@ -1,24 +1,23 @@
 """Differentiable operations: ``tinygrad_ngd.functional`` (``F`` in examples).
 
 One module per idea: ``core`` (math, shapes, reductions, activations, losses); layer
-operations live beside it (conv/pooling, normalization, recurrent cells) and are
-re-exported here, so ``F.conv2d`` and ``F.sigmoid`` are found in one place.
+operations live beside it (conv/pooling, normalization, recurrent cells, embedding) and
+are re-exported here, so ``F.conv2d`` and ``F.sigmoid`` are found in one place.
 """
 
-from .core import *  # noqa: F401,F403
-from .core import __all__ as _core_all
+from . import conv as _conv
+from . import core as _core
+from . import embedding as _embedding
+from . import normalization as _normalization
+from . import pooling as _pooling
+from . import recurrent as _recurrent
+from .conv import *  # noqa: F403
+from .core import *  # noqa: F403
+from .embedding import *  # noqa: F403
+from .normalization import *  # noqa: F403
+from .pooling import *  # noqa: F403
+from .recurrent import *  # noqa: F403
 
-__all__ = list(_core_all)
-
-from .conv import *  # noqa: F401,F403,E402
-from .conv import __all__ as _conv_all  # noqa: E402
-from .pooling import *  # noqa: F401,F403,E402
-from .pooling import __all__ as _pooling_all  # noqa: E402
-from .normalization import *  # noqa: F401,F403,E402
-from .normalization import __all__ as _normalization_all  # noqa: E402
-from .recurrent import *  # noqa: F401,F403,E402
-from .recurrent import __all__ as _recurrent_all  # noqa: E402
-from .embedding import *  # noqa: F401,F403,E402
-from .embedding import __all__ as _embedding_all  # noqa: E402
-
-__all__ += _conv_all + _pooling_all + _normalization_all + _recurrent_all + _embedding_all
+# (module aliases: the star imports bring functions named `embedding`, ... into scope)
+__all__ = [*_core.__all__, *_conv.__all__, *_pooling.__all__, *_normalization.__all__,
+           *_recurrent.__all__, *_embedding.__all__]

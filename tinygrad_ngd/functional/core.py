@@ -560,11 +560,10 @@ class Clip(Function):
 
     def backward(self, gy):
         x = self.inputs[0].data
-        inside = x == x  # all True (NaN aside)
-        if self.lo is not None:
-            inside = inside & (x >= self.lo)
-        if self.hi is not None:
-            inside = inside & (x <= self.hi)
+        xp = _xp(x)
+        lo = -xp.inf if self.lo is None else self.lo
+        hi = xp.inf if self.hi is None else self.hi
+        inside = (x >= lo) & (x <= hi)
         return gy * Tensor(inside.astype(gy.dtype))
 
 
