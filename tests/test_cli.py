@@ -106,6 +106,18 @@ def test_a_diverging_optimizer_is_recorded_and_the_others_still_run():
     assert "sgd (diverged)" in table
 
 
+def test_lr_milestones_drop_the_rate_tenfold(tmp_path, capsys):
+    """Note 001 §4.2's step decay: lr ×0.1 after each milestone epoch (recorded per epoch in the CSV)."""
+    out = tmp_path / "o"
+    assert cli.main(["compare", *SMALL, "--epochs", "3", "--optimizers", "sgdm-ng", "--lr-milestones", "1,2",
+                     "--out", str(out)]) == 0
+    with open(out / "history.csv") as f:
+        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+    assert lrs == pytest.approx([0.01, 0.001, 0.0001], rel=1e-12)
+    assert cli.main(["compare", "--lr-milestones", "0", "--out", str(out)]) == 2
+    assert "--lr-milestones must be positive" in capsys.readouterr().err
+
+
 def test_lr_option_forms():
     assert cli._parse_lr("0.05") == {"*": 0.05}
     assert cli._parse_lr("adam=1e-3, sgdm=0.2") == {"adam": 1e-3, "sgdm": 0.2}

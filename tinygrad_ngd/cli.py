@@ -54,6 +54,13 @@ def _parse_lr(text: str) -> dict:
     return out
 
 
+def _epochs(text: str) -> tuple:
+    try:
+        return tuple(int(n) for n in text.split(",") if n.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epoch numbers, got {text!r}") from None
+
+
 def _names(text: str) -> tuple:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
@@ -89,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning rate for every optimizer (0.01) or per optimizer (adam=1e-3,sgdm=0.05)")
     c.add_argument("--epochs", type=int, default=None, help="epochs per optimizer (default 15; --quick 2)")
     c.add_argument("--batch-size", type=int, default=100, help="mini-batch size (100, as note 001)")
+    c.add_argument("--lr-milestones", type=_epochs, default=(),
+                   help="epochs after which the lr is multiplied by 0.1, e.g. 80,120 (note 001 §4.2)")
     c.add_argument("--train-size", type=int, default=None, help="use only the first N training examples")
     c.add_argument("--test-size", type=int, default=None, help="use only the first N test examples")
     c.add_argument("--backend", default="numpy", help="numpy (default) or cupy")
@@ -117,7 +126,8 @@ def _compare_config(args):
     cfg = CompareConfig(model=args.model, depth=args.depth, width=args.width, dataset=args.dataset,
                         data_dir=args.data_dir, optimizers=args.optimizers, lr=dict(args.lr),
                         epochs=args.epochs if args.epochs is not None else 15, batch_size=args.batch_size,
-                        train_size=args.train_size, test_size=args.test_size, seed=args.seed)
+                        train_size=args.train_size, test_size=args.test_size, seed=args.seed,
+                        lr_milestones=args.lr_milestones)
     if args.quick:
         cfg.epochs = args.epochs if args.epochs is not None else 2
         cfg.train_size = args.train_size if args.train_size is not None else 1000

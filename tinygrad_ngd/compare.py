@@ -253,6 +253,8 @@ def check_config(cfg: CompareConfig) -> CompareConfig:
         v = getattr(cfg, key)
         if not isinstance(v, int) or v < 1:
             raise SetupError(f"--{key.replace('_', '-')} must be an integer >= 1, got {v!r}")
+    if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in cfg.lr_milestones):
+        raise SetupError(f"--lr-milestones must be positive epoch numbers, got {cfg.lr_milestones!r}")
     for key in ("train_size", "test_size", "depth", "width"):
         v = getattr(cfg, key)
         if v is not None and (not isinstance(v, int) or v < 1):
@@ -331,7 +333,7 @@ def train_one(name: str, cfg: CompareConfig, data, n_classes: int, position: str
     train_loader = DataLoader((xtr, ytr), cfg.batch_size, shuffle=True, seed=cfg.seed)
     test_loader = DataLoader((xte, yte), 1000)
     hist = {"optimizer": name, "lr": lr, "epoch": [], "train_loss": [], "train_acc": [],
-            "test_loss": [], "test_acc": [], "epoch_time": [], "diverged_at_epoch": None}
+            "test_loss": [], "test_acc": [], "epoch_time": [], "epoch_lr": [], "diverged_at_epoch": None}
     steps = len(train_loader)
     bar = progress(total=cfg.epochs * steps, desc=f"{position}{name}", unit="step")
     xp = B.xp()
@@ -373,7 +375,8 @@ def train_one(name: str, cfg: CompareConfig, data, n_classes: int, position: str
             train_acc = B.item(correct) / seen
             test_loss, test_acc = evaluate_classifier(model, test_loader)
             for key, val in (("epoch", epoch), ("train_loss", train_loss), ("train_acc", train_acc),
-                             ("test_loss", test_loss), ("test_acc", test_acc), ("epoch_time", elapsed)):
+                             ("test_loss", test_loss), ("test_acc", test_acc), ("epoch_time", elapsed),
+                             ("epoch_lr", _current_lr(opt))):
                 hist[key].append(val)
             if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
                 hist["diverged_at_epoch"] = epoch
@@ -457,7 +460,7 @@ def history_rows(histories):
     rows = []
     for h in histories:
         for i, epoch in enumerate(h["epoch"]):
-            rows.append({"optimizer": h["optimizer"], "lr": h["lr"], "epoch": epoch,
+            rows.append({"optimizer": h["optimizer"], "lr": h["epoch_lr"][i], "epoch": epoch,
                          "train_loss": h["train_loss"][i], "train_acc": h["train_acc"][i],
                          "test_loss": h["test_loss"][i], "test_acc": h["test_acc"][i],
                          "epoch_time": h["epoch_time"][i]})
