@@ -148,6 +148,14 @@ def check_implementation_cell(cell):
                 if len(words) > 1 and words[1] not in ("compare", "verify", "info"):
                     problems.append(f"unknown command {tok!r}")
             continue
+        m = re.fullmatch(r"tutorials/(\w+)\.(\w+)", tok)
+        if m and m.group(2) != "py":          # a tutorial's function: tutorials/NN_name.function
+            path = ROOT / "tutorials" / f"{m.group(1)}.py"
+            if not path.exists() or not hasattr(load_script(path), m.group(2)):
+                problems.append(f"{tok!r}: no such tutorial function")
+            else:
+                context = getattr(load_script(path), m.group(2))
+            continue
         if re.match(r"(tutorials|docs|tools|tests)/", tok):
             path = ROOT / tok.split()[0]
             if not path.exists():
@@ -268,6 +276,8 @@ def test_the_resolver_can_fail():
     assert check_implementation_cell("`optimizers.norms.no_such_norm`")
     assert check_implementation_cell("`Adam` (`no_such_argument_anywhere`)")
     assert check_implementation_cell("`tutorials/99_missing.py`")
+    assert check_implementation_cell("`tutorials/01_autodiff.no_such_function`")
+    assert not check_implementation_cell("`tutorials/01_autodiff.hvp_by_hand`")
     assert not check_implementation_cell("`tinygrad_ngd.optimizers.Adam` (`lr`), `NGD(norm=\"linf\")`, `Newton.step`")
     assert _test_refs("tests/test_a.py::test_x, ::test_y")[0] == [("tests/test_a.py", "test_x"),
                                                                   ("tests/test_a.py", "test_y")]
