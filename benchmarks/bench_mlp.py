@@ -71,27 +71,29 @@ def ours_step(x, y, params):
     return loss
 
 
-def time_it(fn, steps, repeats):
-    best = float("inf")
+def time_interleaved(fns, steps, repeats):
+    """Best ms/step of each function, the repeats interleaved (floor, ours, torch, floor, …)
+    so a load change on a shared machine hits every contender alike."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / steps)
-    return best * 1e3
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - t0) / steps)
+    return [b * 1e3 for b in best]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
     print(f"OPENBLAS_CORETYPE={'set (' + os.environ['OPENBLAS_CORETYPE'] + ')' if 'OPENBLAS_CORETYPE' in os.environ else 'not set'}"
           f"  (when set it halves NumPy's matmul speed on these machines)")
     rng = np.random.default_rng(0)
     x, y, weights, biases = make_data(rng)
 
-    floor = time_it(lambda: hand_numpy_step(x, y, weights, biases), args.steps, args.repeats)
     params = []
     for w, b in zip(weights, biases):
         params += [tg.Tensor(w.copy(), requires_grad=True), tg.Tensor(b.copy(), requires_grad=True)]
@@ -100,8 +102,8 @@ def main():
     loss_ref, grads_ref = hand_numpy_step(x, y, weights, biases)
     loss = ours_step(xt, y, params)
     assert abs(loss.item() - loss_ref) < 1e-5 and np.allclose(params[0].grad.numpy(), grads_ref[-1][0], atol=1e-5)
-    ours = time_it(lambda: ours_step(xt, y, params), args.steps, args.repeats)
-    rows = [("hand-written NumPy (floor)", floor), ("tinygrad_ngd", ours)]
+    names = ["hand-written NumPy (floor)", "tinygrad_ngd"]
+    fns = [lambda: hand_numpy_step(x, y, weights, biases), lambda: ours_step(xt, y, params)]
     try:
         import torch
         torch.set_num_threads(os.cpu_count() or 1)
@@ -121,9 +123,13 @@ def main():
                 p.grad = None
             loss.backward()
 
-        rows.append(("PyTorch CPU", time_it(torch_step, args.steps, args.repeats)))
+        names.append("PyTorch CPU")
+        fns.append(torch_step)
     except ImportError:
-        rows.append(("PyTorch CPU (not installed)", float("nan")))
+        print("PyTorch not installed: its row is left out")
+    times = time_interleaved(fns, args.steps, args.repeats)
+    floor, ours = times[0], times[1]
+    rows = list(zip(names, times))
     print(f"{'implementation':32s} {'ms/step':>9s} {'x floor':>8s}")
     for name, ms in rows:
         print(f"{name:32s} {ms:9.3f} {ms / floor:8.2f}")

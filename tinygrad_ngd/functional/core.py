@@ -797,9 +797,14 @@ def var(x, axis=None, keepdims=False, correction=1):
 # ---------------------------------------------------------------- activations
 class Sigmoid(Function):
     def forward(self, x):
+        # σ(x) = ½ tanh(x/2) + ½: stable for large |x| and as exact as 1/(1+e^-x);
+        # computed in one buffer (the in-place steps avoid three temporaries)
         xp = _xp(x)
-        # tanh form: stable for large |x| and as exact as 1/(1+e^-x)
-        return 0.5 * xp.tanh(0.5 * x) + 0.5
+        y = xp.multiply(x, 0.5, out=xp.empty_like(x))  # out=: an array even for 0-d x
+        xp.tanh(y, out=y)
+        y *= 0.5
+        y += 0.5
+        return y
 
     def backward(self, gy):
         return SigmoidGrad()(self.output(), gy)  # gy·σ(1−σ) as one node
@@ -810,7 +815,10 @@ class SigmoidGrad(Function):
     its own backward: ∂g/∂y = gy(1−2y), ∂g/∂gy = y(1−y)."""
 
     def forward(self, y, gy):
-        return gy * y * (1 - y)
+        out = 1 - y  # gy·y(1−y) in one buffer
+        out *= y
+        out *= gy
+        return out
 
     def backward(self, gg):
         y, gy = self.inputs
@@ -847,7 +855,10 @@ class TanhGrad(Function):
     its own backward: ∂g/∂y = −2·gy·y, ∂g/∂gy = 1−y²."""
 
     def forward(self, y, gy):
-        return gy * (1 - y * y)
+        out = y * y  # gy(1−y²) in one buffer
+        out -= 1
+        out *= -gy
+        return out
 
     def backward(self, gg):
         y, gy = self.inputs
