@@ -118,6 +118,40 @@ def test_lr_milestones_drop_the_rate_tenfold(tmp_path, capsys):
     assert "--lr-milestones must be positive" in capsys.readouterr().err
 
 
+def _cifar_records(rng, n, n_label_bytes, n_classes):
+    labels = rng.integers(0, n_classes, (n, n_label_bytes)).astype(np.uint8)
+    images = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    return b"".join(bytes(lab.tolist()) + img.tobytes() for lab, img in zip(labels, images))
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100"])
+def test_compare_reads_cifar_from_data_dir(tmp_path, capsys, dataset):
+    """Note 001 §4.2's data sets through the real binary parsers (tiny files in the real layout)."""
+    rng = np.random.default_rng(0)
+    if dataset == "cifar10":
+        d = tmp_path / "cifar-10-batches-bin"
+        d.mkdir()
+        for i in range(1, 6):
+            (d / f"data_batch_{i}.bin").write_bytes(_cifar_records(rng, 6, 1, 10))
+        (d / "test_batch.bin").write_bytes(_cifar_records(rng, 5, 1, 10))
+    else:
+        d = tmp_path / "cifar-100-binary"
+        d.mkdir()
+        (d / "train.bin").write_bytes(_cifar_records(rng, 30, 2, 20))
+        (d / "test.bin").write_bytes(_cifar_records(rng, 5, 2, 20))
+    out = tmp_path / "o"
+    assert cli.main(["compare", "--dataset", dataset, "--data-dir", str(d), "--model", "cnn", "--width", "2",
+                     "--depth", "1", "--epochs", "1", "--batch-size", "10", "--optimizers", "sgdm",
+                     "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"on {dataset} (30 train / 5 test)" in text
+    hist = json.loads((out / "history.json").read_text())
+    assert np.isfinite(hist["summary"][0]["train_loss"])
+    missing = cli.main(["compare", "--dataset", dataset, "--data-dir", str(tmp_path / "nowhere"),
+                        "--out", str(out)])
+    assert missing == 2 and "--dataset " + dataset in capsys.readouterr().err
+
+
 def test_lr_option_forms():
     assert cli._parse_lr("0.05") == {"*": 0.05}
     assert cli._parse_lr("adam=1e-3, sgdm=0.2") == {"adam": 1e-3, "sgdm": 0.2}

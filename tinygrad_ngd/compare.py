@@ -191,11 +191,19 @@ def _load_cifar10(data_dir):
     return (standardize(xtr, mean, std), ytr), (standardize(xte, mean, std), yte)
 
 
+def _load_cifar100(data_dir):
+    from .datasets import channel_stats, load_cifar100, standardize  # noqa: PLC0415
+    (xtr, ytr), (xte, yte) = load_cifar100(path=data_dir)      # the 100 fine labels
+    mean, std = channel_stats(xtr)
+    return (standardize(xtr, mean, std), ytr), (standardize(xte, mean, std), yte)
+
+
 DATASETS = {
     "mnist-subset": DatasetSpec(_load_mnist_subset, "the shipped 10,000 MNIST digits (8,000 train / 2,000 test)"),
     "fashion-mnist": DatasetSpec(_load_fashion, "Fashion-MNIST 60k/10k (Debian dataset-fashion-mnist or --data-dir)"),
     "mnist": DatasetSpec(_load_mnist, "MNIST 60k/10k from IDX files in --data-dir"),
     "cifar10": DatasetSpec(_load_cifar10, "CIFAR-10 binary version in --data-dir, per-channel standardized"),
+    "cifar100": DatasetSpec(_load_cifar100, "CIFAR-100 binary version (fine labels) in --data-dir, standardized"),
 }
 
 
@@ -266,11 +274,11 @@ def check_config(cfg: CompareConfig) -> CompareConfig:
 def load_data(cfg: CompareConfig):
     """Host arrays ``(x_train, y_train), (x_test, y_test)`` shaped for the model
     (flattened for the MLP), cut to ``train_size`` / ``test_size``."""
-    from .datasets import DatasetError
+    from .datasets import DatasetError, DatasetNotFoundError
 
     try:
         (xtr, ytr), (xte, yte) = DATASETS[cfg.dataset].load(cfg.data_dir)
-    except DatasetError as exc:  # includes DatasetNotFoundError
+    except (DatasetError, DatasetNotFoundError) as exc:  # a missing or malformed file: one line
         raise SetupError(f"--dataset {cfg.dataset}: {str(exc).splitlines()[0]}") from None
     if cfg.train_size is not None:
         xtr, ytr = xtr[:cfg.train_size], ytr[:cfg.train_size]

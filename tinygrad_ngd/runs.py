@@ -174,6 +174,14 @@ def tutorial_parser(name: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
+def exit_with_error(message: str, status: int = 2):
+    """Print ``error: message`` (one line) to stderr and exit: for setup problems found in a script."""
+    import sys  # noqa: PLC0415
+
+    print(f"error: {str(message).splitlines()[0]}", file=sys.stderr)
+    raise SystemExit(status)
+
+
 def start_tutorial(args, dtype: str | None = None) -> Path:
     """Apply the common arguments: backend (and ``dtype``), seed, BLAS threads, output
     directory (checked writable).  Returns the output directory.  A setup problem is

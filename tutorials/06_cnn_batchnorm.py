@@ -19,7 +19,7 @@
 
 from tinygrad_ngd import compare as C
 from tinygrad_ngd.datasets import DatasetNotFoundError, load_fashion_mnist
-from tinygrad_ngd.runs import start_tutorial, tutorial_parser, write_csv, write_json
+from tinygrad_ngd.runs import SetupError, exit_with_error, start_tutorial, tutorial_parser, write_csv, write_json
 
 # Learning rates: SGDM, NG_adap and CLIP use the paper's 0.1 (NG_adap's α‖w‖ already sets the
 # scale); plain NG moves every layer by lr/(1−μ) in steady state, so it gets 0.03.
@@ -56,7 +56,10 @@ def main():
         batch_size=128, train_size=300 if args.quick else (10000 if resnet else 4000),
         test_size=200 if args.quick else 2000, seed=args.seed,
         lr_milestones=(epochs // 2, (3 * epochs) // 4) if epochs >= 4 else ())
-    cfg, histories = C.run_compare(cfg)
+    try:
+        cfg, histories = C.run_compare(cfg)
+    except SetupError as exc:          # e.g. --cifar-dir without the CIFAR-10 files
+        exit_with_error(exc)
     rows = C.summary_rows(histories)
     print()
     print(C.format_table(rows))

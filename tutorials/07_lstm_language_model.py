@@ -24,10 +24,11 @@ from tinygrad_ngd import backend as B
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd import optimizers as O
-from tinygrad_ngd.datasets import batchify, bptt_windows, load_ptb, markov_corpus
+from tinygrad_ngd.datasets import (DatasetError, DatasetNotFoundError, batchify, bptt_windows, load_ptb,
+                                   markov_corpus)
 from tinygrad_ngd.plotting import save_figure, subplots
 from tinygrad_ngd.progress import progress
-from tinygrad_ngd.runs import start_tutorial, tutorial_parser, write_csv
+from tinygrad_ngd.runs import exit_with_error, start_tutorial, tutorial_parser, write_csv
 
 
 class WordLM(L.Module):
@@ -113,7 +114,10 @@ def main():
     out = start_tutorial(args)
     q = args.quick
     if args.ptb_dir:
-        corpus = load_ptb(args.ptb_dir)
+        try:
+            corpus = load_ptb(args.ptb_dir)
+        except (DatasetError, DatasetNotFoundError) as exc:
+            exit_with_error(f"--ptb-dir {args.ptb_dir}: {exc}")
         floor = None
         cfg = dict(emb=200, hidden=200, layers=2, dropout=0.5, batch=100, bptt=40, epochs=10)
         source = f"PTB ({len(corpus.train)} training words, vocabulary {len(corpus.vocab)})"

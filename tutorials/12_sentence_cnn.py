@@ -24,10 +24,10 @@ from tinygrad_ngd import backend as B
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd.compare import OPTIMIZERS
-from tinygrad_ngd.datasets import DataLoader, load_rt_polarity, pad_sequences
+from tinygrad_ngd.datasets import DataLoader, DatasetError, DatasetNotFoundError, load_rt_polarity, pad_sequences
 from tinygrad_ngd.plotting import save_figure, subplots
 from tinygrad_ngd.progress import progress
-from tinygrad_ngd.runs import start_tutorial, tutorial_parser, write_csv
+from tinygrad_ngd.runs import exit_with_error, start_tutorial, tutorial_parser, write_csv
 
 TABLE_4 = {"adam-ng": 77.11, "adam": 74.02, "adagrad-ng": 71.95, "adagrad": 69.89, "sgdm-ng": 71.95, "sgdm": 64.35}
 
@@ -131,7 +131,10 @@ def main():
     out = start_tutorial(args)
     q = args.quick
     if args.polarity_dir:
-        d = load_rt_polarity(args.polarity_dir, seed=args.seed)
+        try:
+            d = load_rt_polarity(args.polarity_dir, seed=args.seed)
+        except (DatasetError, DatasetNotFoundError) as exc:
+            exit_with_error(f"--polarity-dir {args.polarity_dir}: {exc}")
         vocab_size, data = len(d.vocab), ((d.x_train, d.y_train), (d.x_valid, d.y_valid))
         cfg = dict(emb=128, maps=100, epochs=10)
         source = f"rt-polarity ({len(d.y_train)} train / {len(d.y_valid)} validation snippets, vocabulary {vocab_size})"
