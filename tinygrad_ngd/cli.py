@@ -240,7 +240,7 @@ def _gpu_lines() -> list:
             name = p["name"].decode() if isinstance(p["name"], bytes) else p["name"]
             lines.append(f"  GPU {i}: {name}, {p['totalGlobalMem'] / 2**30:.1f} GiB, "
                          f"compute capability {p['major']}.{p['minor']}")
-    except Exception as exc:  # noqa: BLE001 - any CUDA failure means "no usable GPU"
+    except Exception as exc:
         lines.append(f"  no usable GPU: {str(exc).splitlines()[0]}")
     return lines
 
@@ -261,8 +261,8 @@ def info_text() -> str:
     lines = [f"tinygrad_ngd {__version__}  ({os.path.dirname(os.path.abspath(__file__))})",
              f"python       {platform.python_version()} on {platform.platform()}",
              f"cpus         {os.cpu_count()}",
-             f"backend      {B.get_backend()} (env TINYGRAD_NGD_BACKEND="
-             f"{os.environ.get('TINYGRAD_NGD_BACKEND', '(unset)')})",
+             (f"backend      {B.get_backend()} (env TINYGRAD_NGD_BACKEND="
+              f"{os.environ.get('TINYGRAD_NGD_BACKEND', '(unset)')})"),
              f"dtype        {B.get_default_dtype().__name__} (default for new tensors)"]
     lines += _blas_lines()
     lines += _gpu_lines()

@@ -192,7 +192,7 @@ def _load_cifar10(data_dir):
 
 
 def _load_cifar100(data_dir):
-    from .datasets import channel_stats, load_cifar100, standardize  # noqa: PLC0415
+    from .datasets import channel_stats, load_cifar100, standardize
     (xtr, ytr), (xte, yte) = load_cifar100(path=data_dir)      # the 100 fine labels
     mean, std = channel_stats(xtr)
     return (standardize(xtr, mean, std), ytr), (standardize(xte, mean, std), yte)

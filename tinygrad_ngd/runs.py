@@ -176,7 +176,7 @@ def tutorial_parser(name: str, description: str) -> argparse.ArgumentParser:
 
 def exit_with_error(message: str, status: int = 2):
     """Print ``error: message`` (one line) to stderr and exit: for setup problems found in a script."""
-    import sys  # noqa: PLC0415
+    import sys
 
     print(f"error: {str(message).splitlines()[0]}", file=sys.stderr)
     raise SystemExit(status)
