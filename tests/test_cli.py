@@ -218,7 +218,7 @@ def test_cupy_backend_for_real_in_a_fresh_process(tmp_path):
     try:
         import cupy
         has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
+    except Exception:  # noqa: BLE001 - ImportError or any CUDA error: no usable GPU
         has_gpu = False
     res = run_cli("compare", *SMALL, "--optimizers", "adam", "--backend", "cupy", "--out", str(tmp_path / "o"))
     if has_gpu:

@@ -240,7 +240,7 @@ def _gpu_lines() -> list:
             name = p["name"].decode() if isinstance(p["name"], bytes) else p["name"]
             lines.append(f"  GPU {i}: {name}, {p['totalGlobalMem'] / 2**30:.1f} GiB, "
                          f"compute capability {p['major']}.{p['minor']}")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any CUDA failure means "no usable GPU"
         lines.append(f"  no usable GPU: {str(exc).splitlines()[0]}")
     return lines
 
