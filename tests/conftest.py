@@ -8,8 +8,15 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import tinygrad_ngd as tg
+
+# CI runs the same hypothesis examples every time (a failure there is reproducible and
+# never depends on the draw); locally the examples stay random, to keep finding cases.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI", "").lower() == "true":
+    settings.load_profile("ci")
 
 
 def _import_torch():

@@ -40,7 +40,7 @@ import math
 
 from .. import backend as B
 from .adagrad import check_eps_mode
-from .base import Optimizer, check_eps, check_nonnegative
+from .base import Optimizer, check_eps, check_nonnegative, lerp_
 from .clipping import decoupled_weight_decay_, regularized_gradient
 from .rmsprop import check_decay
 
@@ -98,11 +98,8 @@ class Adam(Optimizer):
 
 
 def _first_moment(m, g, beta1, tmp) -> None:
-    """m ← β₁m + (1 − β₁)g, as m + (1 − β₁)(g − m) (PyTorch's lerp)."""
-    xp = B.array_module(m)
-    xp.subtract(g, m, out=tmp)
-    xp.multiply(tmp, 1 - beta1, out=tmp)
-    xp.add(m, tmp, out=m)
+    """m ← β₁m + (1 − β₁)g, as PyTorch's lerp of m towards g with weight 1 − β₁."""
+    lerp_(m, g, 1 - beta1, tmp)
 
 
 def _second_moment(v, g, beta2, tmp) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from .. import backend as B
 from .adagrad import check_eps_mode
 from .adam import check_betas
-from .base import Optimizer, check_eps, check_nonnegative
+from .base import Optimizer, check_eps, check_nonnegative, lerp_
 from .clipping import regularized_gradient
 
 _EPS_MODES = ("inside_max", "none")
@@ -49,6 +49,6 @@ class Adamax(Optimizer):
         for s in self.chunks():
             d = regularized_gradient(g[s], theta[s], h["weight_decay"], h["maximize"],
                                      out=self.scratch("d", g[s]))
-            r[s] += (1 - beta1) * (d - r[s])                   # r ← γ₁r + (1 − γ₁)g
+            lerp_(r[s], d, 1 - beta1, self.scratch("tmp", d))   # r ← γ₁r + (1 − γ₁)g
             xp.maximum(beta2 * p[s], xp.abs(d) + eps, out=p[s])  # p ← max(γ₂p, |g| + ε)
             theta[s] -= self.at(clr, s) * (r[s] / p[s])

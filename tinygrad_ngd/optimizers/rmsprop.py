@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from .. import backend as B
 from .adagrad import check_eps_mode
-from .base import Optimizer, check_eps, check_nonnegative
+from .base import Optimizer, check_eps, check_nonnegative, lerp_
 from .clipping import regularized_gradient
 
 _EPS_MODES = ("outside_sqrt", "inside_sqrt", "none")
@@ -71,7 +71,7 @@ class RMSprop(Optimizer):
             r[s] = rho * r[s] + (1 - rho) * d * d               # r ← ρr + (1 − ρ)g²
             second = r[s]
             if h["centered"]:
-                g_avg[s] += (1 - rho) * (d - g_avg[s])          # ḡ ← ρḡ + (1 − ρ)g
+                lerp_(g_avg[s], d, 1 - rho, self.scratch("tmp", d))  # ḡ ← ρḡ + (1 − ρ)g
                 second = r[s] - g_avg[s] * g_avg[s]             # variance estimate
             if h["eps_mode"] == "outside_sqrt":
                 denom = xp.sqrt(second) + eps
