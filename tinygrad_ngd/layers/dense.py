@@ -40,13 +40,20 @@ class Dense(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
-        x = x if isinstance(x, Tensor) else Tensor(x)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            found = x.shape[-1] if x.ndim else "no"
-            raise ValueError(f"{self.layer_name()} (in_features={self.in_features}, "
-                             f"out_features={self.out_features}): input has {found} features "
-                             f"(shape {x.shape}), expected {self.in_features}")
+        x = check_input_features(self, x)
         return F.linear(x, self.weight, self.bias)
+
+
+def check_input_features(layer, x) -> Tensor:
+    """``x`` as a Tensor whose last axis has ``layer.in_features`` entries; otherwise a
+    ValueError naming the layer and both sizes (shared by the dense-like layers)."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.ndim == 0 or x.shape[-1] != layer.in_features:
+        found = x.shape[-1] if x.ndim else "no"
+        raise ValueError(f"{layer.layer_name()} (in_features={layer.in_features}, "
+                         f"out_features={layer.out_features}): input has {found} features "
+                         f"(shape {x.shape}), expected {layer.in_features}")
+    return x
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -28,7 +28,7 @@ from __future__ import annotations
 from .. import backend as B
 from .. import functional as F
 from ..tensor import Tensor, no_grad
-from .dense import Dense
+from .dense import Dense, check_input_features
 from .module import Module, Parameter
 
 
@@ -84,12 +84,7 @@ class WhitenedDense(Module):
         return F.linear(x - self.c, self.U)
 
     def forward(self, x):
-        x = x if isinstance(x, Tensor) else Tensor(x)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            found = x.shape[-1] if x.ndim else "no"
-            raise ValueError(f"{self.layer_name()} (in_features={self.in_features}, "
-                             f"out_features={self.out_features}): input has {found} features "
-                             f"(shape {x.shape}), expected {self.in_features}")
+        x = check_input_features(self, x)
         if self._recording:
             object.__setattr__(self, "recorded_input", x.data.reshape(-1, self.in_features))
         return F.linear(self.whitened_input(x), self.V, self.d)   # V U (x − c) + d
