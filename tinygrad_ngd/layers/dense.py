@@ -43,6 +43,10 @@ class Dense(Module):
         x = check_input_features(self, x)
         return F.linear(x, self.weight, self.bias)
 
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
 
 def check_input_features(layer, x) -> Tensor:
     """``x`` as a Tensor whose last axis has ``layer.in_features`` entries; otherwise a
@@ -54,7 +58,3 @@ def check_input_features(layer, x) -> Tensor:
                          f"out_features={layer.out_features}): input has {found} features "
                          f"(shape {x.shape}), expected {layer.in_features}")
     return x
-
-    def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
