@@ -366,8 +366,13 @@ def test_gemm_all_transposes(torch, trans_a, trans_b):
 
 
 def test_fused_gradient_primitives_gradcheck():
-    from tinygrad_ngd.functional.core import (CrossEntropyGrad, SigmoidGrad, SigmoidGradBackward, TanhGrad,
-                                              TanhGradBackward)
+    from tinygrad_ngd.functional.core import (
+        CrossEntropyGrad,
+        SigmoidGrad,
+        SigmoidGradBackward,
+        TanhGrad,
+        TanhGradBackward,
+    )
     rng = np.random.default_rng(7)
     y_sig = tg.Tensor(rng.uniform(0.1, 0.9, (3, 4)), requires_grad=True)
     y_tanh = tg.Tensor(rng.uniform(-0.9, 0.9, (3, 4)), requires_grad=True)

@@ -138,8 +138,9 @@ def read_checkpoint(path) -> dict:
     """Read and check a checkpoint file without applying it.
 
     Returns {"step", "rng", "extra", "model_state", "optimizer_class", "optimizer_state"}
-    with host NumPy arrays (``load_state_dict`` methods move them to the backend).  Raises FileNotFoundError, or CheckpointError (a ValueError) naming
-    the file when it is truncated, corrupted or not a checkpoint.
+    with host NumPy arrays (``load_state_dict`` methods move them to the backend).
+    Raises FileNotFoundError, or CheckpointError (a ValueError) naming the file when it
+    is truncated, corrupted or not a checkpoint.
     """
     path = os.fspath(path)
     if not os.path.exists(path):

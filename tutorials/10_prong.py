@@ -67,7 +67,7 @@ def prepare_out(path):
             fh.write("ok")
         os.remove(probe)
     except OSError as e:
-        raise SystemExit(f"--out {path!r} is not writable: {e}")
+        raise SystemExit(f"--out {path!r} is not writable: {e}") from None
 
 
 def load_images(side):

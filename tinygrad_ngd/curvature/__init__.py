@@ -9,13 +9,28 @@ network output for the Gauss-Newton products.  Neither calls backward.
 
 from .cg import CGResult, conjugate_gradient
 from .dense import dense_matrix, hessian, hessian_at, hessian_diagonal
-from .gauss_newton import (GaussNewtonOperator, OutputJacobian, gauss_newton_operator, gnvp,
-                           loss_hessian_product, loss_value)
+from .gauss_newton import (
+                           GaussNewtonOperator,
+                           OutputJacobian,
+                           gauss_newton_operator,
+                           gnvp,
+                           loss_hessian_product,
+                           loss_value,
+)
 from .hvp import HessianOperator, evaluate_loss, gradient, gradient_at, hessian_operator, hvp, hvp_at
 from .operator import LinearOperator
 from .safety import StepSafety, step_safety
-from .spectrum import (ConditionEstimate, Eigenpairs, LanczosResult, TraceEstimate, condition_number,
-                       hutchinson_trace, lanczos, spectral_density, top_eigenvalues)
+from .spectrum import (
+                           ConditionEstimate,
+                           Eigenpairs,
+                           LanczosResult,
+                           TraceEstimate,
+                           condition_number,
+                           hutchinson_trace,
+                           lanczos,
+                           spectral_density,
+                           top_eigenvalues,
+)
 
 __all__ = ["hvp", "hvp_at", "gradient", "gradient_at", "evaluate_loss", "HessianOperator",
            "hessian_operator", "LinearOperator",
@@ -26,6 +41,6 @@ __all__ = ["hvp", "hvp_at", "gradient", "gradient_at", "evaluate_loss", "Hessian
            "Eigenpairs", "LanczosResult", "TraceEstimate", "ConditionEstimate",
            "conjugate_gradient", "CGResult", "step_safety", "StepSafety"]
 
-from .fisher import (FisherOperator, empirical_fvp, fisher_operator, fvp, per_example_gradients)  # noqa: E402
+from .fisher import FisherOperator, empirical_fvp, fisher_operator, fvp, per_example_gradients  # noqa: E402
 
 __all__ += ["FisherOperator", "fisher_operator", "fvp", "empirical_fvp", "per_example_gradients"]

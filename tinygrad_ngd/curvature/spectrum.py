@@ -91,7 +91,7 @@ def top_eigenvalues(loss_fn_or_op, params=None, k: int = 1, maxiter: int = 1000,
         v = _gaussian_vector(rng, op.n, op.dtype)
         v /= _norm(v)
         lam, it = None, 0
-        for it in range(1, int(maxiter) + 1):
+        for it in range(1, int(maxiter) + 1):  # noqa: B007 - `it` is the count kept after the loop
             w = op(v)
             for lam_j, u_j in zip(values, vectors):  # deflation: remove the pairs found
                 w = w - lam_j * (u_j @ v) * u_j

@@ -179,7 +179,8 @@ class Beale(Problem):
         for k, ck in enumerate(self.c, start=1):
             r = ck - x + x * y ** k
             dr = np.array([y ** k - 1, k * x * y ** (k - 1)])
-            d2r = np.array([[0.0, k * y ** (k - 1)], [k * y ** (k - 1), k * (k - 1) * x * y ** (k - 2) if k > 1 else 0.0]])
+            d2r_yy = k * (k - 1) * x * y ** (k - 2) if k > 1 else 0.0
+            d2r = np.array([[0.0, k * y ** (k - 1)], [k * y ** (k - 1), d2r_yy]])
             yield r, dr, d2r
 
     def value(self, x):

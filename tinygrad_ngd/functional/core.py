@@ -1109,7 +1109,12 @@ def _install_operators():
     T.__rmatmul__ = lambda a, b: matmul(b, a)
     T.__getitem__ = lambda a, i: getitem(a, i)
     T.reshape = lambda a, *s: reshape(a, *s)
-    T.transpose = lambda a, *axes: transpose(a, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else (axes or None))
+    def _transpose_method(a, *axes):  # x.transpose(), x.transpose(1, 0), x.transpose((1, 0))
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = axes[0]
+        return transpose(a, axes or None)
+
+    T.transpose = _transpose_method
     T.permute = T.transpose
     T.T = property(lambda a: transpose(a))
     T.sum = lambda a, axis=None, keepdims=False: sum(a, axis, keepdims)

@@ -23,7 +23,10 @@ def _positive_int(layer, name, v):
 
 
 def _int_pair(layer, name, v, minimum):
-    pair = (v, v) if isinstance(v, int) and not isinstance(v, bool) else tuple(v) if isinstance(v, (tuple, list)) else None
+    """(v, v) for an int, the pair for a 2-sequence; a ValueError naming the layer and the
+    argument unless both are ints >= minimum (shared by the conv and pooling layers)."""
+    is_int = isinstance(v, int) and not isinstance(v, bool)
+    pair = (v, v) if is_int else tuple(v) if isinstance(v, (tuple, list)) else None
     if pair is None or len(pair) != 2 or not all(isinstance(a, int) and not isinstance(a, bool)
                                                  and a >= minimum for a in pair):
         raise ValueError(f"{layer}: {name} must be an int >= {minimum} or a pair of them, got {v!r}")

@@ -8,17 +8,12 @@ pair.  GlobalAvgPool2d is the head of the CIFAR ResNets of note 001
 from __future__ import annotations
 
 from .. import functional as F
+from .conv import _int_pair
 from .module import Module
 
 
 def _pair_or_none(layer, name, v, minimum):
-    if v is None:
-        return None
-    pair = (v, v) if isinstance(v, int) and not isinstance(v, bool) else tuple(v) if isinstance(v, (tuple, list)) else None
-    if pair is None or len(pair) != 2 or not all(isinstance(a, int) and not isinstance(a, bool)
-                                                 and a >= minimum for a in pair):
-        raise ValueError(f"{layer}: {name} must be an int >= {minimum} or a pair of them, got {v!r}")
-    return pair
+    return None if v is None else _int_pair(layer, name, v, minimum)
 
 
 class _Pool2d(Module):

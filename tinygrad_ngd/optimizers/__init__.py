@@ -23,13 +23,19 @@ from .adagrad import Adagrad  # noqa: E402
 from .adam import Adam, AdamW  # noqa: E402
 from .adamax import Adamax  # noqa: E402
 from .averaging import ASGD, PolyakAverage, evaluate_at  # noqa: E402
-from .clipping import (add_weight_decay, clip_grad_norm_, clip_grad_value_,  # noqa: E402
-                       decoupled_weight_decay_, grad_norm)
+from .clipping import add_weight_decay, clip_grad_norm_, clip_grad_value_, decoupled_weight_decay_, grad_norm  # noqa: E402
 from .delta_bar_delta import DeltaBarDelta  # noqa: E402
 from .rmsprop import RMSprop  # noqa: E402
 from .rprop import Rprop  # noqa: E402
-from .schedules import (ExponentialLR, LinearDecayToConstant, LinearLR, MomentumWarmup,  # noqa: E402
-                        MultiStepLR, ReduceLROnPlateau, StepLR)
+from .schedules import (  # noqa: E402
+            ExponentialLR,
+            LinearDecayToConstant,
+            LinearLR,
+            MomentumWarmup,
+            MultiStepLR,
+            ReduceLROnPlateau,
+            StepLR,
+)
 from .sgd import SGD  # noqa: E402
 from .sgd_history import SGDHistory  # noqa: E402
 
