@@ -24,8 +24,7 @@ from tinygrad_ngd import backend as B
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd import optimizers as O
-from tinygrad_ngd.datasets import (DatasetError, DatasetNotFoundError, batchify, bptt_windows, load_ptb,
-                                   markov_corpus)
+from tinygrad_ngd.datasets import DatasetError, DatasetNotFoundError, batchify, bptt_windows, load_ptb, markov_corpus
 from tinygrad_ngd.plotting import save_figure, subplots
 from tinygrad_ngd.progress import progress
 from tinygrad_ngd.runs import exit_with_error, start_tutorial, tutorial_parser, write_csv
