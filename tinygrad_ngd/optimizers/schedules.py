@@ -52,7 +52,23 @@ def _check_number(name, value, lo, hi, lo_open=False, hi_open=False):
                          f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'})")
 
 
-class LRScheduler:
+class _SchedulerState:
+    """What every schedule shares: the last rates and a state dict without the optimizer."""
+
+    def get_last_lr(self) -> list:
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict) -> None:
+        unknown = set(state) - set(self.state_dict())
+        if unknown:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {sorted(unknown)}")
+        self.__dict__.update(state)
+
+
+class LRScheduler(_SchedulerState):
     """Base: ``last_epoch`` counts ``step()`` calls (0 after construction, which applies
     the epoch-0 rate); ``get_last_lr()`` returns one rate per block (a list)."""
 
@@ -73,18 +89,6 @@ class LRScheduler:
         lrs = self._next_lrs(_get_lrs(self.optimizer))
         _set_lrs(self.optimizer, lrs)
         self._last_lr = list(lrs)
-
-    def get_last_lr(self) -> list:
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state: dict) -> None:
-        unknown = set(state) - set(self.state_dict())
-        if unknown:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {sorted(unknown)}")
-        self.__dict__.update(state)
 
 
 class StepLR(LRScheduler):
@@ -177,7 +181,7 @@ class LinearDecayToConstant(LRScheduler):
         return [(1 - beta) * a0 + beta * (self.final_fraction * a0) for a0 in self.base_lrs]
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_SchedulerState):
     """α ← max(factor·α, min_lr) when the metric has not improved for more than
     ``patience`` epochs (note 004: "reduce the LR when the training (or validation)
     metric has not decreased for a number of epochs").  PyTorch semantics: improvement is
@@ -237,18 +241,6 @@ class ReduceLROnPlateau:
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
         self._last_lr = _get_lrs(self.optimizer)
-
-    def get_last_lr(self) -> list:
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state: dict) -> None:
-        unknown = set(state) - set(self.state_dict())
-        if unknown:
-            raise ValueError(f"ReduceLROnPlateau.load_state_dict: unknown keys {sorted(unknown)}")
-        self.__dict__.update(state)
 
 
 class MomentumWarmup:
