@@ -11,33 +11,15 @@ medians are noisy; run with --repeats larger for steadier numbers.
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
+from timing import interleaved_medians  # benchmarks/timing.py
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 
 N, LR = 64, 0.01
-
-
-def interleaved_medians(steps, repeats, sync=lambda: None):
-    """Median time of each step function, run round-robin so that every contender sees
-    the same background load (the machine may be shared)."""
-    for fn in steps.values():  # warm-up (caches, index construction, BLAS threads)
-        for _ in range(3):
-            fn()
-    sync()
-    times = {k: [] for k in steps}
-    for _ in range(repeats):
-        for k, fn in steps.items():
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 # ---------------------------------------------------------------- tinygrad_ngd

@@ -11,32 +11,15 @@ the three contenders run round-robin and the medians are still noisy.
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
+from timing import interleaved_medians  # benchmarks/timing.py
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 
 V, E, H, N, T, LR = 10_000, 200, 200, 20, 35, 0.1
-
-
-def interleaved_medians(steps, repeats, sync=lambda: None):
-    """Median time of each step function, run round-robin under the same background load."""
-    for fn in steps.values():
-        for _ in range(2):
-            fn()
-    sync()
-    times = {k: [] for k in steps}
-    for _ in range(repeats):
-        for k, fn in steps.items():
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 # ---------------------------------------------------------------- tinygrad_ngd
@@ -196,7 +179,7 @@ def main():
     torch_res = torch_step(ids_np, targets_np)
     if torch_res is not None:
         steps["torch"], threads = torch_res
-    t = interleaved_medians(steps, args.repeats, sync)
+    t = interleaved_medians(steps, args.repeats, sync, warmup=2)
     print(f"LSTM LM step (V={V}, E=H={H}, batch {N}, {T} steps), float32, median of {args.repeats} "
           f"(interleaved):")
     print(f"  hand NumPy           {t['hand'] * 1e3:8.2f} ms")
