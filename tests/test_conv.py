@@ -9,22 +9,12 @@ import math
 
 import numpy as np
 import pytest
+from layer_checks import TOL, rel_err, torch_state
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd.testing import gradcheck, gradgradcheck
-
-TOL = 1e-10
-
-
-def rel_err(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
-def torch_state(module):
-    return {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
 
 
 def random_conv2d_config(rng):

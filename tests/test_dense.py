@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+from layer_checks import rel_err
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import backend as B
@@ -16,11 +17,6 @@ from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd.layers import init
 from tinygrad_ngd.testing import gradcheck, gradgradcheck
-
-
-def rel_err(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
 def torch_state_as_numpy(module):

@@ -6,18 +6,12 @@ ids of any shape) to 1e-10 relative; gradcheck and gradgradcheck; N(0, 1) init; 
 
 import numpy as np
 import pytest
+from layer_checks import TOL, rel_err
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd.testing import gradcheck, gradgradcheck
-
-TOL = 1e-10
-
-
-def rel_err(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
 @pytest.mark.parametrize("ids_shape,padding_idx", [((7,), None), ((3, 4), None), ((2, 3, 5), 2), ((6,), -1)])

@@ -8,16 +8,10 @@ train-mode network agrees with PyTorch's double backward; depths and errors.
 
 import numpy as np
 import pytest
+from layer_checks import TOL, rel_err
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import layers as L
-
-TOL = 1e-10
-
-
-def rel_err(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
 def torch_resnet(torch, depth, num_classes, widths, shortcut):

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +29,7 @@ from tinygrad_ngd.backend import asarray
 from tinygrad_ngd.datasets import load_mnist_subset
 from tinygrad_ngd.flat import FlatParameters
 from tinygrad_ngd.optimizers.norms import cosine
+from tinygrad_ngd.runs import SetupError, exit_with_error, prepare_out_dir
 from tinygrad_ngd.tensor import Tensor, no_grad
 
 
@@ -54,19 +53,6 @@ def parse_args(argv=None):
     if args.steps < 2 or not 1 <= args.batch_size <= args.train_size:
         ap.error("--steps must be >= 2 and 1 <= --batch-size <= --train-size")
     return args
-
-
-def prepare_out(path) -> Path:
-    """Create --out and check it is writable before any training."""
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        sys.exit(f"--out {out}: not a writable directory ({exc})")
-    return out
 
 
 def build_mlp(seed):
@@ -150,10 +136,19 @@ def plot(results, out, args):
     plt.close(fig)
 
 
+
+def _prepare_out(path):
+    """--out created and checked writable before any training (tinygrad_ngd.runs)."""
+    try:
+        return prepare_out_dir(path)
+    except SetupError as exc:
+        exit_with_error(str(exc))
+
+
 def main(argv=None):
     args = parse_args(argv)
     tg.set_backend(args.backend)
-    out = prepare_out(args.out)
+    out = _prepare_out(args.out)
     (xtr, ytr), _ = load_mnist_subset(flatten=True, seed=args.seed)
     data = (xtr[:args.train_size], ytr[:args.train_size])
     print(f"{args.train_size} MNIST-subset digits; {args.steps} steps; norm {args.norm}; "

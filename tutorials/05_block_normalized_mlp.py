@@ -20,9 +20,7 @@ import argparse
 import csv
 import math
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +36,7 @@ from tinygrad_ngd.datasets import (
 )
 from tinygrad_ngd.flat import FlatParameters
 from tinygrad_ngd.optimizers.norms import block_norms, scope_slices
+from tinygrad_ngd.runs import SetupError, exit_with_error, prepare_out_dir
 from tinygrad_ngd.tensor import no_grad
 from tinygrad_ngd.training import evaluate, train_epoch
 
@@ -77,19 +76,6 @@ def parse_args(argv=None):
     if args.epochs < 1 or args.train_size < 100 or args.test_size < 1 or min(args.depths) < 1:
         ap.error("--epochs, --test-size and every depth must be >= 1; --train-size >= 100 (one batch)")
     return args
-
-
-def prepare_out(path) -> Path:
-    """Create --out and check it is writable before any training."""
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        sys.exit(f"--out {out}: not a writable directory ({exc})")
-    return out
 
 
 def load(name, train_size, test_size, seed):
@@ -206,10 +192,19 @@ def plot_grad_norms(grad_norms, out):
     return path
 
 
+
+def _prepare_out(path):
+    """--out created and checked writable before any training (tinygrad_ngd.runs)."""
+    try:
+        return prepare_out_dir(path)
+    except SetupError as exc:
+        exit_with_error(str(exc))
+
+
 def main(argv=None):
     args = parse_args(argv)
     tg.set_backend(args.backend)
-    out = prepare_out(args.out)
+    out = _prepare_out(args.out)
     curves, grad_norms, summary = {}, {}, []
     t_start = time.time()
     for dataset in args.datasets:

@@ -32,6 +32,7 @@ from tinygrad_ngd import functional as F  # noqa: E402
 from tinygrad_ngd import layers as L  # noqa: E402
 from tinygrad_ngd import optimizers as O  # noqa: E402
 from tinygrad_ngd.datasets import load_mnist_subset  # noqa: E402
+from tinygrad_ngd.runs import SetupError, exit_with_error, prepare_out_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -57,17 +58,6 @@ def parse_args(argv=None):
         args.hidden, args.updates, args.n_samples, args.eval_every = "32,8", 20, 200, 10
         args.epsilons, args.periods, args.T = "0.1", "10", 10
     return args
-
-
-def prepare_out(path):
-    os.makedirs(path, exist_ok=True)
-    probe = os.path.join(path, ".write_test")
-    try:
-        with open(probe, "w") as fh:
-            fh.write("ok")
-        os.remove(probe)
-    except OSError as e:
-        raise SystemExit(f"--out {path!r} is not writable: {e}") from None
 
 
 def load_images(side):
@@ -167,10 +157,19 @@ def plot(panels, curves, path):
     plt.close(fig)
 
 
+
+def _prepare_out(path):
+    """--out created and checked writable before any training (tinygrad_ngd.runs)."""
+    try:
+        return prepare_out_dir(path)
+    except SetupError as exc:
+        exit_with_error(str(exc))
+
+
 def main(argv=None):
     args = parse_args(argv)
     tg.set_backend(args.backend)
-    prepare_out(args.out)
+    _prepare_out(args.out)
     hidden = [int(h) for h in args.hidden.split(",")]
     x_all = load_images(args.side)
     x_train, x_eval = x_all, x_all[:1000]          # training error on a fixed 1000-image subset
