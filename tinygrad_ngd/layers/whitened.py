@@ -25,6 +25,8 @@ V = W, d = b: the identity whitening of Algorithm 1 line 3, so the function is u
 
 from __future__ import annotations
 
+import contextlib
+
 from .. import backend as B
 from .. import functional as F
 from ..tensor import Tensor, no_grad
@@ -74,10 +76,22 @@ class WhitenedDense(Module):
         return layer
 
     # ------------------------------------------------------------------ forward
-    # PRONG estimates μ and Σ of each layer's input from one forward pass over N_s samples;
-    # while ``_recording`` is set the layer keeps its last input (a backend array).
-    _recording = False
-    recorded_input = None
+    _recorder = None   # a list while recording() is active (see there)
+
+    @contextlib.contextmanager
+    def recording(self):
+        """Keep this layer's inputs while the block runs (PRONG's N_s-sample pass, Algorithm 1
+        line 8): ``with layer.recording() as inputs: model(x)`` leaves in ``inputs`` one
+        (rows, in_features) backend array per forward call.  The layer holds no reference
+        to them afterwards; nesting on the same layer is refused."""
+        if self._recorder is not None:
+            raise RuntimeError(f"{self.layer_name()}.recording(): already recording")
+        inputs = []
+        self._recorder = inputs
+        try:
+            yield inputs
+        finally:
+            self._recorder = None
 
     def whitened_input(self, x: Tensor) -> Tensor:
         """x̃ = U (x − c) for every row: the whitened input the learned V acts on."""
@@ -85,8 +99,8 @@ class WhitenedDense(Module):
 
     def forward(self, x):
         x = check_input_features(self, x)
-        if self._recording:
-            object.__setattr__(self, "recorded_input", x.data.reshape(-1, self.in_features))
+        if self._recorder is not None:
+            self._recorder.append(x.data.reshape(-1, self.in_features))
         return F.linear(self.whitened_input(x), self.V, self.d)   # V U (x − c) + d
 
     # ------------------------------------------------------------------ canonical form

@@ -199,21 +199,19 @@ class Optimizer:
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
-        """Hyper-parameters, step counters and state arrays (copies) in one dict."""
-        return {"hyper": dict(self.hyper), "step_count": self.step_count,
+        """The class name, hyper-parameters, step counters and state arrays (copies) in one dict."""
+        return {"optimizer": type(self).__name__, "hyper": dict(self.hyper), "step_count": self.step_count,
                 "skipped_steps": self.skipped_steps, "scalars": dict(self.scalars),
                 "state": {k: v.copy() for k, v in self.state.items()}}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` returned; shapes are checked before anything changes."""
-        for key in ("hyper", "step_count", "state"):
-            if key not in state:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: missing key {key!r}")
-        bad = [f"{k}: shape {getattr(v, 'shape', None)}" for k, v in state["state"].items()
-               if getattr(v, "shape", None) != self.params.data.shape]
-        if bad:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: state arrays must have shape "
-                             f"{self.params.data.shape}; got {bad}")
+        """Restore what :meth:`state_dict` returned.
+
+        Everything is checked first (:func:`.state_checks.check_optimizer_state`: the class,
+        the hyper-parameters' names, form and values, the counters, the arrays' shapes,
+        dtypes and finiteness); on refusal nothing changes."""
+        from .state_checks import check_optimizer_state
+        check_optimizer_state(self, state)
         self.hyper = dict(state["hyper"])
         self.step_count = int(state["step_count"])
         self.skipped_steps = int(state.get("skipped_steps", 0))

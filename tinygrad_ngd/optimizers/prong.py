@@ -32,6 +32,7 @@ whitened inputs U(h − c) of those very samples have mean 0 and covariance exac
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -41,6 +42,7 @@ from ..layers.whitened import whitened_layers
 from ..tensor import Tensor, no_grad
 from .base import Optimizer
 from .sgd import SGD
+from .wrapper import GradientWrapper
 
 WHITENINGS = ("pca", "zca")
 
@@ -77,9 +79,9 @@ def whitening_from_covariance(sigma, epsilon, kind="pca"):
     return U, U_inv, lam
 
 
-class PRONG(Optimizer):
+class PRONG(GradientWrapper):
     """PRONG(params, lr=None, T=100, n_samples=1000, epsilon=1e-3, samples=None,
-    whitening="pca", base=None, whiten_at_start=True)
+    whitening="pca", base=None, whiten_at_start=True, skip_nonfinite=False)
 
     ``params``: FlatParameters of a model that has WhitenedDense layers (build the model,
     call ``L.whiten(model)``, then ``FlatParameters(model)``).  Arguments → Algorithm 1:
@@ -90,10 +92,17 @@ class PRONG(Optimizer):
                   without replacement, from ``tg.manual_seed``'s generator), or a callable
                   returning a batch of inputs
       whitening   "pca" (the note's) or "zca"
-      base        the optimizer of line 13 on the same ``params`` (default ``SGD(params, lr)``)
+      base        the optimizer of line 13 on the same ``params`` (default
+                  ``SGD(params, lr, skip_nonfinite=skip_nonfinite)``; with ``base=`` give
+                  lr and skip_nonfinite to the base)
 
-    ``step(grad=None, closure=None)`` makes one base update and then, when T updates have
-    passed, re-whitens (:meth:`reparametrize`).  ``n_reparametrizations`` and
+    PRONG is a composition, like the gradient wrappers: the base optimizer makes every
+    update on Ω and keeps all the optimizer state; PRONG adds the re-whitening.  ``lr``,
+    ``step_count``, ``skipped_steps`` and ``state`` are the base's, so a learning-rate
+    schedule given PRONG schedules the base.  ``step(grad=None, closure=None)`` makes one
+    base update and then, when T updates have passed, re-whitens.  :meth:`reparametrize`
+    is the public re-whitening hook (Algorithm 1 lines 6-11): ``step`` calls it every T
+    updates; a custom loop may call it at any other time.  ``n_reparametrizations`` and
     ``reparametrization_seconds`` count that work.  The base optimizer's state (momentum
     buffers, ...) is kept across a re-whitening, in the new coordinates unchanged.
     """
@@ -132,14 +141,13 @@ class PRONG(Optimizer):
         if base is None:
             if lr is None:
                 raise ValueError("PRONG: give lr (for the default SGD base optimizer) or base=")
-            base = SGD(params, lr=lr)
+            base = SGD(params, lr=lr, skip_nonfinite=skip_nonfinite)
         elif not isinstance(base, Optimizer) or base.params is not params:
             raise ValueError("PRONG: base must be an Optimizer built on the same FlatParameters")
-        elif lr is not None:
-            raise ValueError("PRONG: give lr to the base optimizer, not to PRONG, when base= is set")
-        super().__init__(params, base.lr, skip_nonfinite, T=T, n_samples=n_samples, epsilon=epsilon,
-                         whitening=whitening)
-        self.base = base
+        elif lr is not None or skip_nonfinite:
+            raise ValueError("PRONG: give lr and skip_nonfinite to the base optimizer, not to PRONG, "
+                             "when base= is set")
+        super().__init__(base, params, T=T, n_samples=n_samples, epsilon=epsilon, whitening=whitening)
         self.layers = layers
         self.samples = samples
         self.t = 0                         # Algorithm 1's update counter
@@ -147,18 +155,6 @@ class PRONG(Optimizer):
         self.reparametrization_seconds = 0.0
         if whiten_at_start:
             self.reparametrize()           # t = 0: mod(t, T) = 0
-
-    # ------------------------------------------------------------------ lr goes to the base
-    @property
-    def lr(self):
-        return self.base.lr
-
-    @lr.setter
-    def lr(self, value):
-        if hasattr(self, "base"):
-            self.base.lr = value
-        else:  # during Optimizer.__init__
-            Optimizer.lr.fset(self, value)
 
     # ------------------------------------------------------------------ Algorithm 1
     def draw_samples(self):
@@ -175,17 +171,16 @@ class PRONG(Optimizer):
 
     def layer_inputs(self, x) -> list:
         """Each whitened layer's input h on the samples x, from one forward pass."""
-        for _, layer in self.layers:
-            object.__setattr__(layer, "_recording", True)
-        try:
+        with contextlib.ExitStack() as stack:
+            records = [stack.enter_context(layer.recording()) for _, layer in self.layers]
             with no_grad():
                 self.params.model(Tensor(x))
-            inputs = [layer.recorded_input for _, layer in self.layers]
-        finally:
-            for _, layer in self.layers:
-                object.__setattr__(layer, "_recording", False)
-                object.__setattr__(layer, "recorded_input", None)
-        return inputs
+        unused = [name for (name, _), rec in zip(self.layers, records) if not rec]
+        if unused:
+            raise ValueError(f"PRONG: whitened layer(s) {unused} saw no input in the model's forward "
+                             f"pass, so their input statistics cannot be estimated")
+        xp = B.array_module(x)
+        return [rec[0] if len(rec) == 1 else xp.concatenate(rec) for rec in records]
 
     def new_whitening(self, name, layer, h):
         """(U, U⁻¹, c) for one layer from its input h (lines 8-9), refusing a singular Σ at ε = 0."""
@@ -205,7 +200,8 @@ class PRONG(Optimizer):
         return U, U_inv, mu
 
     def reparametrize(self) -> None:
-        """Lines 6-11 for every whitened layer; the network's function is unchanged.
+        """Re-whiten now: lines 6-11 for every whitened layer; the network's function is
+        unchanged.  :meth:`step` calls this every T updates [Desjardins et al. 2015, Alg. 1].
 
         All new whitenings are computed before any is installed, so a refused layer
         leaves the model as it was."""
@@ -217,34 +213,44 @@ class PRONG(Optimizer):
         self.n_reparametrizations += 1
         self.reparametrization_seconds += time.perf_counter() - start
 
+    def transform(self, g):
+        """The update direction on Ω is the plain gradient in the whitened coordinates (line 13)."""
+        return g
+
     def step(self, grad=None, closure=None):
         """One base update on Ω (line 13), then t ← t + 1 and, if mod(t, T) = 0, lines 6-11."""
         before = self.base.step_count
-        loss = self.base.step(grad=grad, closure=closure)
+        loss = super().step(grad=grad, closure=closure)
         if self.base.step_count == before:      # a skipped (non-finite) step is no update
-            self.skipped_steps = self.base.skipped_steps
             return loss
         self.t += 1
-        self.step_count = self.t
         if self.t % self.hyper["T"] == 0:
             self.reparametrize()
         return loss
 
-    def _update(self, g) -> None:  # step() delegates to the base optimizer
-        raise RuntimeError("PRONG: use step(); the update is the base optimizer's")
-
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
         """The base optimizer's state and PRONG's counters (U and c are the model's buffers)."""
-        return {"base": self.base.state_dict(), "t": self.t, "hyper": dict(self.hyper),
-                "n_reparametrizations": self.n_reparametrizations}
+        return {**super().state_dict(), "t": self.t, "n_reparametrizations": self.n_reparametrizations}
+
+    def _constructor_argument(self):
+        return None          # PRONG's constructor whitens the model: no throwaway instance
+
+    def check_state_dict(self, state) -> None:
+        super().check_state_dict(state)
+        from .state_checks import check_count, require_keys
+        require_keys(self, state, ("t",))
+        check_count(self, "t", state["t"])
+        check_count(self, "n_reparametrizations", state.get("n_reparametrizations", 0))
+        h = state["hyper"]
+        _check_int("T (the reparametrization period)", h["T"], 1)
+        _check_int("n_samples (N_s)", h["n_samples"], 1)
+        if h["epsilon"] < 0:
+            raise ValueError(f"PRONG.load_state_dict: epsilon must be >= 0, got {h['epsilon']!r}")
 
     def load_state_dict(self, state: dict) -> None:
-        for key in ("base", "t"):
-            if key not in state:
-                raise ValueError(f"PRONG.load_state_dict: missing key {key!r}")
-        self.base.load_state_dict(state["base"])
-        self.t = self.step_count = int(state["t"])
+        super().load_state_dict(state)
+        self.t = int(state["t"])
         self.n_reparametrizations = int(state.get("n_reparametrizations", 0))
 
 

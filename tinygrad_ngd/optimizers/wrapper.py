@@ -58,6 +58,7 @@ class GradientWrapper:
         self.params.zero_grad()
 
     # the base optimizer's learning rate and counters, so schedules and loops need not care
+    # (a scheduler given a wrapper schedules the base's lr)
     @property
     def lr(self):
         return self.base.lr
@@ -71,16 +72,37 @@ class GradientWrapper:
         return self.base.step_count
 
     @property
+    def skipped_steps(self) -> int:
+        return self.base.skipped_steps
+
+    @property
     def state(self) -> dict:
         return self.base.state
 
     def state_dict(self) -> dict:
         return {"wrapper": type(self).__name__, "hyper": dict(self.hyper), "base": self.base.state_dict()}
 
+    def check_state_dict(self, state) -> None:
+        """Check a :meth:`state_dict` for this wrapper *and* its base (recursively) without
+        changing anything: the wrapper's class and hyper-parameters, then the base's class,
+        hyper-parameters, counters and arrays (:mod:`.state_checks`)."""
+        from .state_checks import check_hyper, check_state, require_dict, require_keys
+        require_dict(self, state)
+        require_keys(self, state, ("wrapper", "hyper", "base"))
+        if state["wrapper"] != type(self).__name__:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state was saved by a "
+                             f"{state['wrapper']}, this is a {type(self).__name__}")
+        check_hyper(self, state["hyper"], self._constructor_argument())
+        check_state(self.base, state["base"])
+
+    def _constructor_argument(self):
+        """What the constructor takes first, for the hyper-parameter check (None: no check run)."""
+        return self.base
+
     def load_state_dict(self, state: dict) -> None:
-        if state.get("wrapper") != type(self).__name__ or "base" not in state:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: expected a state_dict of a "
-                             f"{type(self).__name__}, got wrapper={state.get('wrapper')!r}")
+        """Restore what :meth:`state_dict` returned (the base's state included); everything is
+        checked first (:meth:`check_state_dict`) and on refusal nothing changes."""
+        self.check_state_dict(state)
         self.base.load_state_dict(state["base"])
         self.hyper = dict(state["hyper"])
 
