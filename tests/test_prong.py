@@ -311,3 +311,67 @@ def test_whiten_a_bare_dense_layer(rng):
     assert np.array_equal(layer(x).data, dense(x).data)
     with pytest.raises(TypeError, match="Module"):
         L.whiten("not a model")
+
+
+# ---------------------------------------------------------------- composition (issues 13, 14)
+def test_steplr_on_prong_compounds_through_the_base(rng):
+    """Issue 14: StepLR(γ=0.5) on PRONG gave 0.04, 0.04, 0.04 (it read a stale hyper['lr'])."""
+    model, params = whitened_model(rng)
+    samples = correlated_inputs(rng, n=50)
+    opt = O.PRONG(params, lr=0.08, T=2, n_samples=20, epsilon=1e-2, samples=samples)
+    sched = O.StepLR(opt, step_size=1, gamma=0.5)
+    x, y = samples[:16], rng.integers(0, 3, 16)
+    seen = []
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(model(tg.Tensor(x)), y).backward()
+        before = params.data.copy()
+        g = params.grad.copy()
+        opt.step()
+        if opt.t % 2:                      # no re-whitening after this step: θ moved by lr·g exactly
+            assert np.array_equal(params.data, before - opt.lr * g)
+        sched.step()
+        seen.append((opt.lr, opt.base.lr, sched.get_last_lr()[0]))
+    assert seen == [(0.04, 0.04, 0.04), (0.02, 0.02, 0.02), (0.01, 0.01, 0.01)]
+
+
+def test_prong_is_a_wrapper_and_its_update_is_the_base_step(rng):
+    """Issue 13: PRONG composes its base optimizer (no _update that raises, no lr workaround)."""
+    model, params = whitened_model(rng)
+    opt = O.PRONG(params, T=50, n_samples=20, samples=correlated_inputs(rng),
+                  base=O.SGD(params, lr=0.1, momentum=0.9))
+    assert isinstance(opt, O.GradientWrapper) and not isinstance(opt, O.Optimizer)
+    assert not hasattr(opt, "_update")
+    opt.lr = 0.05
+    assert opt.base.lr == 0.05 and opt.base.hyper["lr"] == 0.05
+    params.grad[...] = rng.standard_normal(params.numel)
+    opt.step()
+    assert opt.step_count == opt.base.step_count == 1 and opt.state is opt.base.state
+
+
+def test_rewhitening_hook_can_be_called_by_the_user(rng):
+    model, params = whitened_model(rng)
+    samples = correlated_inputs(rng)
+    opt = O.PRONG(params, lr=0.1, T=1000, n_samples=40, samples=samples, whiten_at_start=False)
+    x = tg.Tensor(rng.standard_normal((9, 5)))
+    before = model(x).data.copy()
+    opt.reparametrize()                    # the public hook of Algorithm 1, lines 6-11
+    assert opt.n_reparametrizations == 1
+    assert rel(model(x).data, before) < 1e-10
+    assert not np.allclose(L.whitened_layers(model)[0][1].U.data, np.eye(5))
+
+
+def test_whitened_dense_recording_context(rng):
+    tg.set_default_dtype("float64")
+    layer = L.WhitenedDense(3, 2)
+    x1, x2 = rng.standard_normal((4, 3)), rng.standard_normal((2, 5, 3))
+    with layer.recording() as inputs:
+        layer(tg.Tensor(x1))
+        layer(tg.Tensor(x2))
+        with pytest.raises(RuntimeError, match="already recording"):
+            with layer.recording():
+                pass
+    assert len(inputs) == 2 and np.array_equal(inputs[0], x1) and np.array_equal(inputs[1], x2.reshape(-1, 3))
+    layer(tg.Tensor(x1))                   # no longer recording: nothing kept
+    assert len(inputs) == 2 and layer._recorder is None
+    assert "_recorder" not in layer.state_dict()

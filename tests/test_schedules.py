@@ -183,3 +183,84 @@ def test_scheduler_state_dict_round_trip():
     assert opt.lr == opt2.lr and sched2.last_epoch == 9
     with pytest.raises(ValueError, match="unknown keys"):
         sched2.load_state_dict({"bogus": 1})
+
+
+# ---------------------------------------------------------------- schedules on gradient wrappers
+class _Identity(O.GradientWrapper):
+    """A wrapper whose direction is the gradient itself: scheduling it must be scheduling the base."""
+
+    def transform(self, g):
+        return g.copy()
+
+
+_A = np.random.default_rng(3).standard_normal((6, 6))
+_A = _A @ _A.T / 6 + np.eye(6)                       # a positive definite quadratic ½θᵀAθ − bᵀθ
+_b = np.random.default_rng(4).standard_normal(6)
+
+
+def _quadratic_grad(theta):
+    return _A @ theta - _b
+
+
+def _run_scheduled(make_opt, make_sched, plateau, steps=120):
+    params = FlatParameters.from_array(np.linspace(-1, 1, 6), block_sizes=[2, 4])
+    opt = make_opt(params)
+    sched = make_sched(opt)
+    lrs = []
+    for k in range(steps):
+        opt.step(grad=_quadratic_grad(params.data))
+        if plateau:
+            sched.step(float(max(10 - k, 0)))          # improves for 10 epochs, then plateaus
+        else:
+            sched.step()
+        lrs.append(opt.lr)
+    return params.data.copy(), lrs
+
+
+@pytest.mark.parametrize("make_sched, plateau", [
+    (lambda o: O.StepLR(o, step_size=7, gamma=0.5), False),
+    (lambda o: O.ExponentialLR(o, gamma=0.97), False),
+    (lambda o: O.ReduceLROnPlateau(o, factor=0.5, patience=3), True),
+], ids=["StepLR", "ExponentialLR", "ReduceLROnPlateau"])
+def test_schedule_on_identity_wrapper_is_the_schedule_on_its_base(make_sched, plateau):
+    """Issue 14: schedulers refused wrappers (TypeError); a wrapper delegates lr to its base."""
+    theta_base, lrs_base = _run_scheduled(lambda p: O.Adam(p, lr=0.1), make_sched, plateau)
+    theta_wrap, lrs_wrap = _run_scheduled(lambda p: _Identity(O.Adam(p, lr=0.1)), make_sched, plateau)
+    assert lrs_wrap == lrs_base and len(set(lrs_base)) > 2          # the rate did change
+    assert np.array_equal(theta_wrap, theta_base)                   # bit for bit
+
+
+def test_steplr_on_block_normalized_adam_matches_torch(torch):
+    """StepLR(BlockNormalized(Adam)) against torch: Adam + StepLR fed per-block normalized gradients."""
+    params = FlatParameters.from_array(np.linspace(-1, 1, 6), block_sizes=[2, 4])
+    opt = O.BlockNormalized(O.Adam(params, lr=0.05))
+    sched = O.StepLR(opt, step_size=15, gamma=0.5)
+    tp = [torch.nn.Parameter(torch.tensor(np.linspace(-1, 1, 6)[:2])),
+          torch.nn.Parameter(torch.tensor(np.linspace(-1, 1, 6)[2:]))]
+    topt = torch.optim.Adam(tp, lr=0.05)
+    tsched = torch.optim.lr_scheduler.StepLR(topt, step_size=15, gamma=0.5)
+    for _ in range(120):
+        opt.step(grad=_quadratic_grad(params.data))
+        sched.step()
+        g = _quadratic_grad(torch.cat([p.detach() for p in tp]).numpy())
+        for p, sl in zip(tp, (slice(0, 2), slice(2, 6))):
+            p.grad = torch.tensor(g[sl] / np.linalg.norm(g[sl]))
+        topt.step()
+        tsched.step()
+        assert opt.lr == topt.param_groups[0]["lr"]
+    ref = torch.cat([p.detach() for p in tp]).numpy()
+    assert np.max(np.abs(params.data - ref)) <= 1e-10 * np.max(np.abs(ref))
+
+
+def test_momentum_warmup_on_a_wrapper_warms_the_base():
+    params = FlatParameters.from_array(np.zeros(4))
+    base = O.SGD(params, lr=0.1, momentum=0.5)
+    warm = O.MomentumWarmup(O.BlockNormalized(base), start=0.5, end=0.9, warmup_steps=4)
+    for _ in range(4):
+        warm.step()
+    assert base.hyper["momentum"] == pytest.approx(0.9, abs=1e-15)
+
+
+def test_scheduler_refuses_what_has_no_lr():
+    with pytest.raises(TypeError, match="Optimizer or a gradient wrapper"):
+        O.StepLR(object(), step_size=1)

@@ -5,7 +5,9 @@ LinearLR and ReduceLROnPlateau: construct after the optimizer, call ``step()`` o
 epoch after the optimizer's steps (ReduceLROnPlateau: ``step(metric)``).  The rates are
 computed with PyTorch's recursive ("chainable") formulas in the same order, so the lr
 sequences are equal to PyTorch's float for float, not just to round-off.  A per-block lr
-(a list) is scheduled like PyTorch's param groups, one rate per block.
+(a list) is scheduled like PyTorch's param groups, one rate per block.  A gradient wrapper
+(BlockNormalized, ClipGradNorm, NGAdap, PRONG) is scheduled through its base optimizer's
+lr, which it delegates.
 
 Note 004 (004_afb8093925c778b0.txt, "Cooling strategy"): the rates must satisfy
 Σα_i = ∞, Σα_i² < ∞; it names linear decay to α_τ = α₀/100 over τ iterations then
@@ -22,21 +24,31 @@ import math
 from collections import Counter
 
 from .base import Optimizer
+from .wrapper import GradientWrapper
 
 
 def _check_optimizer(optimizer):
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"scheduler: optimizer must be a tinygrad_ngd Optimizer, got "
-                        f"{type(optimizer).__name__}")
+    if not isinstance(optimizer, (Optimizer, GradientWrapper)):
+        raise TypeError(f"scheduler: optimizer must be a tinygrad_ngd Optimizer or a gradient wrapper "
+                        f"(BlockNormalized, ClipGradNorm, NGAdap, PRONG, ...), got {type(optimizer).__name__}")
 
 
 def _get_lrs(optimizer) -> list:
-    lr = optimizer.hyper["lr"]
+    """The current rates, one per block; read through ``optimizer.lr`` so that a wrapper
+    (or PRONG) reports its base optimizer's rate, never a stale copy."""
+    lr = optimizer.lr
     return list(lr) if isinstance(lr, (list, tuple)) else [lr]
 
 
 def _set_lrs(optimizer, lrs) -> None:
-    optimizer.lr = list(lrs) if isinstance(optimizer.hyper["lr"], (list, tuple)) else lrs[0]
+    optimizer.lr = list(lrs) if isinstance(optimizer.lr, (list, tuple)) else lrs[0]
+
+
+def _innermost(optimizer):
+    """The Optimizer under any stack of wrappers (it holds the hyper-parameters)."""
+    while isinstance(optimizer, GradientWrapper):
+        optimizer = optimizer.base
+    return optimizer
 
 
 def _check_int(name, value, minimum):
@@ -247,10 +259,12 @@ class MomentumWarmup:
     """Note 004 ("Momentum"): start the momentum at 0.5 and increase it through the
     iterations up to 0.99.  The note gives no law; this is linear over ``warmup_steps``
     ``step()`` calls, then constant:  μ_i = μ_start + (μ_end − μ_start)·min(i, T)/T.
-    Works with any optimizer that has a ``momentum`` hyper-parameter (SGD, RMSprop)."""
+    Works with any optimizer that has a ``momentum`` hyper-parameter (SGD, RMSprop), or a
+    wrapper over one."""
 
     def __init__(self, optimizer, start: float = 0.5, end: float = 0.99, warmup_steps: int = 1000):
         _check_optimizer(optimizer)
+        optimizer = _innermost(optimizer)       # a wrapper's base holds the momentum
         if "momentum" not in optimizer.hyper:
             raise ValueError(f"MomentumWarmup: {type(optimizer).__name__} has no 'momentum' "
                              "hyper-parameter")
