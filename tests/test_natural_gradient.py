@@ -122,3 +122,74 @@ def test_natural_gradient_bad_input(rng):
     with pytest.raises(ValueError, match="parameter count"):
         opt.step(output_fn, y, grad=np.ones(3))
     assert opt.step_count == 0
+
+
+# ---------------------------------------------------------------- an unconverged solve is never silent
+def ill_conditioned_mlp(seed=0):
+    """A Fisher with damping 1e-5 on which n CG steps (the old default) end at ‖r‖/‖g‖ ≈ 1e-2."""
+    tg.set_default_dtype("float64")
+    rng = np.random.default_rng(seed)
+    tg.manual_seed(seed)
+    model = L.Sequential(L.Dense(8, 10), L.Tanh(), L.Dense(10, 5))
+    params = tg.FlatParameters(model)
+    x = rng.standard_normal((200, 8)) * np.geomspace(0.05, 5, 8) + 0.3
+    return params, (lambda: model(tg.Tensor(x))), rng.integers(0, 5, 200)
+
+
+def test_default_cg_budget_converges_on_an_ill_conditioned_fisher():
+    """Issue 14: with the default cg_maxiter (n) this solve stopped unconverged and stepped silently."""
+    params, output_fn, y = ill_conditioned_mlp()
+    opt = O.NaturalGradient(params, lr=1.0, damping=1e-5)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")             # a warning would fail the test
+        opt.step(output_fn, y)
+    assert opt.last_cg.converged and opt.last_cg.iterations > params.numel
+    assert opt.last_cg.residual_norms[-1] <= 1e-10 * opt.last_cg.residual_norms[0]
+
+
+def test_unconverged_cg_warns_or_raises_and_raise_changes_nothing():
+    params, output_fn, y = ill_conditioned_mlp()
+    theta = params.data.copy()
+    opt = O.NaturalGradient(params, lr=1.0, damping=1e-5, cg_maxiter=5, on_unconverged="raise")
+    with pytest.raises(O.CGNotConverged, match=r"step 1: CG did not reach cg_tol=1e-10 in 5 iterations"):
+        opt.step(output_fn, y)
+    assert np.array_equal(params.data, theta) and opt.step_count == 0 and not opt.last_cg.converged
+    opt = O.NaturalGradient(params, lr=1.0, damping=1e-5, cg_maxiter=5)      # default policy: warn
+    with pytest.warns(RuntimeWarning, match="approximate solution"):
+        opt.step(output_fn, y)
+    assert opt.step_count == 1 and not np.array_equal(params.data, theta)
+    with pytest.raises(ValueError, match="on_unconverged"):
+        O.NaturalGradient(params, on_unconverged="ignore")
+
+
+def test_default_cg_tol_follows_the_dtype(rng):
+    model, params, x, output_fn = regression(rng)
+    assert O.NaturalGradient(params).cg_settings() == (1e-10, 10 * params.numel)
+    tg.set_default_dtype("float32")
+    p32 = tg.FlatParameters(L.Dense(4, 3))
+    tol, _ = O.NaturalGradient(p32).cg_settings()
+    assert tol == pytest.approx(100 * np.finfo(np.float32).eps)
+
+
+def test_newton_cg_and_hessian_free_report_their_solves(rng):
+    """The other CG users report convergence on every step (they stop early by design)."""
+    tg.set_default_dtype("float64")
+    A = rng.standard_normal((5, 5))
+    A = A @ A.T + np.eye(5)
+    params = tg.FlatParameters.from_array(rng.standard_normal(5))
+    At = tg.Tensor(A)
+
+    def loss():
+        theta = params.parameters[0]
+        return (theta * (At @ theta)).sum() * 0.5
+    opt = O.NewtonCG(params, line_search=False)
+    opt.step(closure=loss)
+    assert isinstance(opt.last_result.cg.converged, bool) and opt.last_result.cg.converged
+    model = L.Dense(5, 2)
+    hf_params = tg.FlatParameters(model)
+    X, T = rng.standard_normal((20, 5)), rng.standard_normal((20, 2))
+    hf = O.HessianFree(hf_params, damping=1e-8, loss="mse", cg_maxiter=3)
+    hf.step(closure=lambda: model(tg.Tensor(X)), targets=T)
+    cg = hf.last_result.cg                   # Martens' progress test stops CG early by design: reported
+    assert cg.iterations <= 3 and not cg.converged and "maxiter" in cg.message

@@ -46,10 +46,10 @@ __all__ += ["SGD", "SGDHistory", "Rprop", "DeltaBarDelta", "Adagrad", "RMSprop",
             "MomentumWarmup"]
 
 # Natural gradient and PRONG (note 002, "Natural Gradients", "PRONG")
-from .natural_gradient import NaturalGradient  # noqa: E402
+from .natural_gradient import CGNotConverged, NaturalGradient  # noqa: E402
 from .prong import PRONG  # noqa: E402
 
-__all__ += ["NaturalGradient", "PRONG"]
+__all__ += ["NaturalGradient", "CGNotConverged", "PRONG"]
 
 # Curvature-using methods (notes 000 §1, 002, 003, 004): Newton, truncated Newton,
 # Hessian-free, scaled conjugate gradient, vSGD, equilibrated SGD

@@ -15,6 +15,9 @@ log-likelihood L = (1/N) Σₙ −log p(yₙ|xₙ) on the batch.
 
 from __future__ import annotations
 
+import warnings
+
+from .. import backend as B
 from .. import functional as F
 from ..curvature.cg import conjugate_gradient
 from ..curvature.fisher import FisherOperator, nll_output_gradient
@@ -22,11 +25,16 @@ from ..curvature.gauss_newton import _as_targets
 from .base import Optimizer, check_nonnegative, check_positive
 
 _FISHERS = ("true", "empirical")
+_POLICIES = ("warn", "raise")
+
+
+class CGNotConverged(RuntimeError):
+    """NaturalGradient(on_unconverged="raise"): the CG solve missed its tolerance; no step was taken."""
 
 
 class NaturalGradient(Optimizer):
     """NaturalGradient(params, lr=1.0, damping=1e-3, distribution="categorical",
-    fisher="true", sigma=1.0, cg_tol=1e-10, cg_maxiter=None)
+    fisher="true", sigma=1.0, cg_tol=None, cg_maxiter=None, on_unconverged="warn")
 
     ``step(output_fn, targets)``: ``output_fn()`` returns the network output z on the
     batch at the current parameters (logits for ``distribution='categorical'``, the
@@ -37,14 +45,28 @@ class NaturalGradient(Optimizer):
 
     ``fisher='true'`` uses the model's Fisher (the expectation over its own predictive
     distribution), ``'empirical'`` the empirical Fisher (1/N) Σ gₙgₙᵀ of the observed
-    labels.  ``cg_tol``/``cg_maxiter`` control the solve; ``last_cg`` keeps its report.
+    labels.
+
+    The solve never fails silently.  ``cg_tol`` is the relative residual ‖r‖/‖g‖ to reach
+    (default ``max(1e-10, 100·ε)`` with ε the parameters' machine epsilon: 1e-10 in float64,
+    1.2e-5 in float32, where round-off stops CG earlier); ``cg_maxiter`` caps the CG steps
+    (default 10·n, SciPy's ``cg`` default: in exact arithmetic CG ends in n steps, round-off
+    on an ill-conditioned F needs more).  ``last_cg`` keeps the report of the last solve
+    (``converged``, ``iterations``, ``residual_norms``).  When the tolerance is missed,
+    ``on_unconverged`` decides: ``"warn"`` (default) takes the step with the approximate
+    solution and issues a RuntimeWarning naming the step and the residual reached, as NumPy
+    warns on floating-point trouble; ``"raise"`` raises :class:`CGNotConverged` and takes no
+    step (parameters and counters unchanged).
     """
 
     def __init__(self, params, lr=1.0, damping=1e-3, distribution="categorical", fisher="true",
-                 sigma=1.0, cg_tol=1e-10, cg_maxiter=None, skip_nonfinite=False):
+                 sigma=1.0, cg_tol=None, cg_maxiter=None, on_unconverged="warn", skip_nonfinite=False):
         check_nonnegative("damping", damping)
         check_positive("sigma", sigma)
-        check_nonnegative("cg_tol", cg_tol)
+        if cg_tol is not None:
+            check_nonnegative("cg_tol", cg_tol)
+        if on_unconverged not in _POLICIES:
+            raise ValueError(f"invalid on_unconverged: {on_unconverged!r} (expected one of {_POLICIES})")
         if fisher not in _FISHERS:
             raise ValueError(f"invalid fisher: {fisher!r} (expected one of {_FISHERS})")
         if distribution not in ("categorical", "gaussian"):
@@ -54,7 +76,8 @@ class NaturalGradient(Optimizer):
                                        or cg_maxiter <= 0):
             raise ValueError(f"invalid cg_maxiter: {cg_maxiter!r} (expected a positive integer or None)")
         super().__init__(params, lr, skip_nonfinite, damping=damping, distribution=distribution,
-                         fisher=fisher, sigma=sigma, cg_tol=cg_tol, cg_maxiter=cg_maxiter)
+                         fisher=fisher, sigma=sigma, cg_tol=cg_tol, cg_maxiter=cg_maxiter,
+                         on_unconverged=on_unconverged)
         self.last_cg = None
 
     def batch_loss(self, z, targets):
@@ -94,15 +117,30 @@ class NaturalGradient(Optimizer):
         self.step_count += 1
         return loss
 
+    def cg_settings(self):
+        """(tol, maxiter) of the solve, the defaults resolved for these parameters."""
+        h = self.hyper
+        tol = h["cg_tol"] if h["cg_tol"] is not None else \
+            max(1e-10, 100 * float(B.xp().finfo(self.params.dtype).eps))
+        maxiter = h["cg_maxiter"] if h["cg_maxiter"] is not None else 10 * self.params.numel
+        return tol, maxiter
+
     def natural_direction(self, op, g):
         """d solving (F + λI) d = g by conjugate gradient (the natural gradient F⁻¹f' at λ=0)."""
         h = self.hyper
-        res = conjugate_gradient(op, g, tol=h["cg_tol"], maxiter=h["cg_maxiter"])
+        tol, maxiter = self.cg_settings()
+        res = conjugate_gradient(op, g, tol=tol, maxiter=maxiter)
         self.last_cg = res
         if res.negative_curvature:
             raise FloatingPointError(f"NaturalGradient: CG met curvature pᵀ(F + λI)p = {res.curvature:.3g} "
                                      f"≤ 0 (F is only semi-definite); use damping > 0 "
                                      f"(got {h['damping']})")
+        if not res.converged:
+            msg = (f"NaturalGradient: step {self.step_count + 1}: CG did not reach cg_tol={tol:.3g} in "
+                   f"{res.iterations} iterations ({res.message}); raise cg_maxiter, cg_tol or damping")
+            if h["on_unconverged"] == "raise":
+                raise CGNotConverged(msg + "; no step was taken")
+            warnings.warn(msg + "; the step uses the approximate solution", RuntimeWarning, stacklevel=4)
         return res.x
 
     def _update_with(self, op, g) -> None:
@@ -114,4 +152,4 @@ class NaturalGradient(Optimizer):
         raise RuntimeError("NaturalGradient: call step(output_fn=..., targets=...)")
 
 
-__all__ = ["NaturalGradient"]
+__all__ = ["NaturalGradient", "CGNotConverged"]
