@@ -166,7 +166,7 @@ def check_optimizer_state(opt, state) -> None:
     require_keys(opt, state, ("hyper", "step_count", "state"))
     saved_by = state.get("optimizer", type(opt).__name__)
     if saved_by != type(opt).__name__:
-        raise ValueError(f"{_where(opt)}: the state was saved by a {saved_by}, this is a "
+        raise ValueError(f"{_where(opt)}: the state was saved by {saved_by}, not by "
                          f"{type(opt).__name__}")
     check_hyper(opt, state["hyper"], opt.params)
     check_count(opt, "step_count", state["step_count"])

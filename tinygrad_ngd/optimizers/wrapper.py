@@ -90,8 +90,8 @@ class GradientWrapper:
         require_dict(self, state)
         require_keys(self, state, ("wrapper", "hyper", "base"))
         if state["wrapper"] != type(self).__name__:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the state was saved by a "
-                             f"{state['wrapper']}, this is a {type(self).__name__}")
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state was saved by "
+                             f"{state['wrapper']}, not by {type(self).__name__}")
         check_hyper(self, state["hyper"], self._constructor_argument())
         check_state(self.base, state["base"])
 
