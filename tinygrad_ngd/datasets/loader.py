@@ -11,6 +11,10 @@ Shuffling and augmentation draw from one NumPy ``Generator``: ``np.random.defaul
 created once, so epoch e of a loader built with ``seed`` is the same on every run and
 every backend (each epoch draws a fresh permutation); with ``seed=None`` the shared
 :func:`tinygrad_ngd.backend.host_rng` (set by ``tg.manual_seed``) is used.
+
+Resuming: :meth:`DataLoader.state_dict` holds the generator's state (JSON-able), and
+``save_checkpoint(..., loader=loader)`` stores it, so a run resumed at an epoch boundary
+draws the same permutations as the uninterrupted run, bit for bit.
 """
 
 from __future__ import annotations
@@ -50,6 +54,47 @@ class DataLoader:
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
         self.transform, self.seed = transform, seed
         self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    # ------------------------------------------------------------ resuming
+    def state_dict(self) -> dict:
+        """The loader's generator state and the settings it is tied to, as a JSON-able dict.
+
+        With ``seed=None`` the loader draws from the shared host generator, which a
+        checkpoint restores by itself: the dict then says so and holds no generator state.
+        Only an epoch boundary is a resume point (an epoch's permutation is drawn when its
+        iteration starts)."""
+        own = self._rng is not None
+        return {"n": self.n, "batch_size": self.batch_size, "shuffle": self.shuffle,
+                "drop_last": self.drop_last, "own_generator": own,
+                "generator": self._rng.bit_generator.state if own else None}
+
+    def load_state_dict(self, state) -> None:
+        """Restore :meth:`state_dict`; everything is checked first and a refusal changes nothing."""
+        if not isinstance(state, dict):
+            raise TypeError(f"DataLoader.load_state_dict: expected the dict that DataLoader.state_dict() "
+                            f"returns, got {type(state).__name__}")
+        mine = self.state_dict()
+        missing = sorted(set(mine) - set(state))
+        if missing:
+            raise ValueError(f"DataLoader.load_state_dict: the state lacks key(s) {missing}")
+        for key in ("n", "batch_size", "shuffle", "drop_last", "own_generator"):
+            if state[key] != mine[key] or type(state[key]) is not type(mine[key]):
+                raise ValueError(f"DataLoader.load_state_dict: {key!r} is {state[key]!r} in the state but "
+                                 f"{mine[key]!r} in this loader (the state belongs to another loader: "
+                                 f"{'give the loader a seed' if key == 'own_generator' else 'build it alike'})")
+        if not mine["own_generator"]:
+            return
+        generator = state["generator"]
+        kind = type(self._rng.bit_generator).__name__
+        if not isinstance(generator, dict) or generator.get("bit_generator") != kind:
+            raise ValueError(f"DataLoader.load_state_dict: 'generator' must be the state of a {kind} "
+                             f"bit generator, got {generator!r:.80}")
+        trial = type(self._rng.bit_generator)()
+        try:                                     # a dry run on a scratch generator
+            trial.state = generator
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"DataLoader.load_state_dict: invalid generator state: {exc}") from None
+        self._rng.bit_generator.state = generator
 
     @property
     def rng(self) -> np.random.Generator:

@@ -129,15 +129,24 @@ def _check_with_constructor(obj, hyper, first_argument) -> None:
                          f"{type(obj).__name__}: {exc}") from None
 
 
+def _plain(v) -> bool:
+    """A number, string, flag, None, NumPy scalar, or a list/tuple/dict of those."""
+    if v is None or isinstance(v, (str, bool, numbers.Number)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_plain(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _plain(x) for k, x in v.items())
+    return getattr(v, "shape", None) == () and getattr(v, "dtype", np.dtype(object)).kind in "biuf"
+
+
 def check_scalars(obj, scalars) -> dict:
     if not isinstance(scalars, dict):
         raise ValueError(f"{_where(obj)}: 'scalars' must be a dict, got {type(scalars).__name__}")
     for k, v in scalars.items():
-        ok = v is None or isinstance(v, (str, bool, numbers.Number)) or \
-            (getattr(v, "shape", None) == () and getattr(v, "dtype", np.dtype(object)).kind in "biuf")
-        if not isinstance(k, str) or not ok:
-            raise ValueError(f"{_where(obj)}: scalar {k!r} must be a number, string, flag or None, "
-                             f"got {type(v).__name__}")
+        if not isinstance(k, str) or not _plain(v):
+            raise ValueError(f"{_where(obj)}: scalar {k!r} must be a number, string, flag or None "
+                             f"(or a list of them), got {type(v).__name__}")
     return dict(scalars)
 
 
