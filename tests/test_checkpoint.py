@@ -225,3 +225,202 @@ def test_failed_save_leaves_the_previous_file_and_no_temporary(tmp_path, monkeyp
     with pytest.raises(FileNotFoundError, match="does not exist"):
         save_checkpoint(tmp_path / "nodir" / "ck.npz", model, opt)
     assert read_checkpoint(path)["step"] == 1
+
+
+# ---------------------------------------------------------------- issue 14: refuse what cannot be used
+def model_snapshot(model):
+    return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+def assert_model_is(model, snap):
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, snap[k])
+
+
+def wrapped_setup(make_base, seed=0, **wrapper):
+    tg.manual_seed(seed)
+    model = L.Sequential(L.Dense(4, 6), L.Tanh(), L.Dense(6, 3))
+    params = tg.FlatParameters(model)
+    return model, params, O.BlockNormalized(make_base(params), **wrapper)
+
+
+def test_block_normalized_adam_checkpoint_is_refused_by_block_normalized_sgd(tmp_path):
+    """On main the model was overwritten, then the next step failed with KeyError 'form'."""
+    model, _, opt = wrapped_setup(lambda p: O.Adam(p, lr=0.01))
+    run_steps(model, opt, 3)
+    save_checkpoint(tmp_path / "adam.npz", model, opt)
+    model2, _, opt2 = wrapped_setup(lambda p: O.SGD(p, lr=0.1, momentum=0.9), seed=1)
+    run_steps(model2, opt2, 2)
+    snap, opt_before, rng_before = model_snapshot(model2), opt2.state_dict(), B.get_rng_state()
+    with pytest.raises(CheckpointError, match="adam.npz.*saved by Adam, not by SGD"):
+        load_checkpoint(tmp_path / "adam.npz", model2, opt2)
+    assert_model_is(model2, snap)
+    assert opt2.state_dict()["base"]["hyper"] == opt_before["base"]["hyper"]
+    np.testing.assert_array_equal(opt2.state["momentum_buffer"], opt_before["base"]["state"]["momentum_buffer"])
+    assert B.get_rng_state() == rng_before
+    run_steps(model2, opt2, 1)                     # still steps
+
+
+def test_ngd_global_checkpoint_is_refused_by_ngd_block(tmp_path):
+    tg.manual_seed(0)
+    model = L.Sequential(L.Dense(4, 6), L.Tanh(), L.Dense(6, 3))
+    opt = O.NGD(tg.FlatParameters(model), lr=0.1, scope="global")
+    run_steps(model, opt, 2)
+    save_checkpoint(tmp_path / "g.npz", model, opt)
+    opt_block = O.NGD(opt.params, lr=0.1, scope="block")
+    snap = model_snapshot(model)
+    with pytest.raises(CheckpointError, match="'scope' is 'global' in the state but 'block'"):
+        load_checkpoint(tmp_path / "g.npz", model, opt_block)
+    assert opt_block.hyper["scope"] == "block" and opt_block.step_count == 0
+    assert_model_is(model, snap)
+
+
+def test_checkpoint_with_a_nan_learning_rate_is_refused(tmp_path):
+    model, params, opt = make_setup()
+    run_steps(model, opt, 2)
+    opt.hyper["lr"] = float("nan")                 # a crafted / corrupted state
+    save_checkpoint(tmp_path / "nan.npz", model, opt)
+    model2, _, opt2 = make_setup(seed=3)
+    snap = model_snapshot(model2)
+    with pytest.raises(CheckpointError, match="'lr' must be a finite number, got nan"):
+        load_checkpoint(tmp_path / "nan.npz", model2, opt2)
+    assert_model_is(model2, snap) and opt2.lr == 0.1
+
+
+@pytest.mark.parametrize("content", [b"step,loss\n1,0.5\n", b"\x89PNG\r\n\x1a\n" + bytes(40), b""],
+                         ids=["text", "png", "empty"])
+def test_a_file_that_is_not_a_checkpoint_says_so(tmp_path, content):
+    path = tmp_path / "run.npz"
+    path.write_bytes(content)
+    model, _, opt = make_setup()
+    with pytest.raises(CheckpointError, match=r"run.npz' is not a tinygrad_ngd checkpoint \(\.npz\)") as info:
+        load_checkpoint(path, model, opt)
+    assert "pickle" not in str(info.value)
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, {repo!r})
+    import tinygrad_ngd as tg
+    from tinygrad_ngd import backend as B, layers as L
+    from tinygrad_ngd.checkpoint import save_checkpoint
+
+    def dying_save(f, arrays):
+        f.write(b"PK" + bytes(1000))
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)      # killed mid-save
+
+    B.save_npz = dying_save
+    save_checkpoint(sys.argv[1], L.Dense(3, 2))
+""")
+
+
+def test_temporary_files_of_killed_saves_are_cleaned_by_the_next_save(tmp_path):
+    target = tmp_path / "ck.npz"
+    model, _, opt = make_setup()
+    save_checkpoint(target, model, opt)
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT.format(repo=REPO))
+    for _ in range(3):               # each killed save first removes the one killed before it
+        proc = subprocess.run([sys.executable, str(script), str(target)], capture_output=True)
+        assert proc.returncode == -9, proc.stderr
+        leftovers = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+        assert len(leftovers) == 1, leftovers
+    # files that are not ours, or belong to a live save, must survive
+    keep = [".ck.npz.tmp", "ck.npz.tmp", f".ck.npz.{os.getpid()}.abcd1234.tmp", ".other.npz.99999999.abcd1234.tmp",
+            ".ck.npz.123.abcd12345.tmp", ".ck.npz.abcd1234.tmp"]       # the last: a recent pid-less temp
+    for name in keep:
+        (tmp_path / name).write_bytes(b"x")
+    legacy = tmp_path / ".ck.npz.zzzz9999.tmp"                         # an old pid-less temp
+    legacy.write_bytes(b"x")
+    os.utime(legacy, (1e9, 1e9))
+    save_checkpoint(target, model, opt)
+    remaining = sorted(n for n in os.listdir(tmp_path) if n.endswith(".tmp"))
+    assert remaining == sorted(keep)
+    load_checkpoint(target, model, opt)
+
+
+def test_resaving_keeps_the_file_mode(tmp_path):
+    model, _, opt = make_setup()
+    path = tmp_path / "private.npz"
+    save_checkpoint(path, model, opt)
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    os.chmod(path, 0o600)
+    save_checkpoint(path, model, opt)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_unwritable_directory_error_names_the_target(tmp_path, monkeypatch):
+    import tinygrad_ngd.checkpoint as C
+    model, _, opt = make_setup()
+
+    def refuse(dir, prefix, suffix):
+        name = os.path.join(dir, prefix + "x1y2z3w4" + suffix)
+        raise PermissionError(13, "Permission denied", name)   # what mkstemp raises (root ignores chmod)
+    monkeypatch.setattr(C.tempfile, "mkstemp", refuse)
+    target = tmp_path / "ck.npz"
+    with pytest.raises(PermissionError, match=rf"cannot write '{target}'.*Permission denied") as info:
+        save_checkpoint(target, model, opt)
+    assert ".tmp" not in str(info.value)
+
+
+# ---------------------------------------------------------------- resume with a shuffling loader
+def _loader_run(tmp_path, mode):
+    from tinygrad_ngd.datasets import DataLoader
+    data = np.random.default_rng(5)
+    x = data.standard_normal((40, 4)).astype(np.float32)
+    y = data.integers(0, 3, 40)
+    tg.manual_seed(0 if mode != "resume" else 42)
+    model = L.Sequential(L.Dense(4, 6), L.Tanh(), L.Dense(6, 3))
+    opt = O.SGD(tg.FlatParameters(model), lr=0.1, momentum=0.9)
+    loader = DataLoader((x, y), batch_size=8, shuffle=True, seed=0 if mode != "resume" else 7)
+    path = tmp_path / "epoch.npz"
+    epochs = range(3)
+    if mode in ("resume", "resume_without_loader"):
+        load_checkpoint(path, model, opt, loader=loader if mode == "resume" else None)
+        epochs = range(1, 3)
+    for epoch in epochs:
+        for xb, yb in loader:
+            train_step(model, opt, F.cross_entropy, xb, yb.data)
+        if epoch == 0 and mode == "full":
+            save_checkpoint(path, model, opt, loader=loader)
+    return opt.params.data.copy()
+
+
+def test_resume_at_an_epoch_boundary_with_shuffling_is_bit_for_bit(tmp_path):
+    """Issue 14: the loader's generator was not in the checkpoint (0.12 away after resuming)."""
+    full = _loader_run(tmp_path, "full")
+    np.testing.assert_array_equal(_loader_run(tmp_path, "resume"), full)
+    assert not np.array_equal(_loader_run(tmp_path, "resume_without_loader"), full)
+
+
+def test_loader_state_is_validated_before_anything_changes(tmp_path):
+    from tinygrad_ngd.datasets import DataLoader
+    model, _, opt = make_setup()
+    x = np.zeros((10, 4), np.float32)
+    saved_loader = DataLoader(x, batch_size=2, shuffle=True, seed=1)
+    save_checkpoint(tmp_path / "a.npz", model, opt, loader=saved_loader)
+    save_checkpoint(tmp_path / "b.npz", model, opt)
+    other = DataLoader(x, batch_size=5, shuffle=True, seed=2)
+    model2, _, opt2 = make_setup(seed=4)
+    snap, gen = model_snapshot(model2), other.rng.bit_generator.state
+    with pytest.raises(CheckpointError, match="'batch_size' is 2 in the state but 5"):
+        load_checkpoint(tmp_path / "a.npz", model2, opt2, loader=other)
+    with pytest.raises(CheckpointError, match="holds no data loader state"):
+        load_checkpoint(tmp_path / "b.npz", model2, opt2, loader=other)
+    assert_model_is(model2, snap) and other.rng.bit_generator.state == gen and opt2.step_count == 0
+    bad = saved_loader.state_dict()
+    bad["generator"] = {"bit_generator": "MT19937", "state": 1}
+    with pytest.raises(ValueError, match="state of a PCG64 bit generator"):
+        saved_loader.load_state_dict(bad)
+    bad["generator"] = {"bit_generator": "PCG64", "state": "x"}
+    with pytest.raises(ValueError, match="invalid generator state"):
+        saved_loader.load_state_dict(bad)
+    with pytest.raises(TypeError, match="DataLoader.load_state_dict: expected the dict"):
+        saved_loader.load_state_dict(None)
+    assert json_roundtrips(saved_loader.state_dict())
+
+
+def json_roundtrips(d):
+    import json
+    return json.loads(json.dumps(d)) == d
