@@ -147,3 +147,35 @@ def test_recorded_loss_is_the_first_closure_evaluation_and_a_closure_is_required
 
     with pytest.raises(RuntimeError, match="never called the closure"):
         train_step(model, IgnoresClosure(params, lr=0.1), F.cross_entropy, xt, y)
+
+
+# ---------------------------------------------------------------- curvature methods through train_step (issue 14)
+def _small_problem():
+    tg.set_default_dtype("float64")
+    tg.manual_seed(0)
+    model = L.Sequential(L.Dense(3, 4), L.Tanh(), L.Dense(4, 2))
+    rng = np.random.default_rng(0)
+    return model, tg.FlatParameters(model), tg.Tensor(rng.standard_normal((8, 3))), np.arange(8) % 2
+
+
+@pytest.mark.parametrize("make", [lambda p: O.Newton(p, damping=1e-2), lambda p: O.NewtonCG(p),
+                                  lambda p: O.ScaledConjugateGradient(p)],
+                         ids=["Newton", "NewtonCG", "SCG"])
+def test_loss_closure_methods_run_through_train_step(make):
+    """On main Newton through train_step died in backward ("through the graph a second time")."""
+    model, params, x, y = _small_problem()
+    opt = make(params)
+    first = F.cross_entropy(model(x), y).item()
+    losses = [train_step(model, opt, F.cross_entropy, x, y) for _ in range(3)]
+    assert losses[0] == first and losses[-1] < first and opt.step_count == 3
+
+
+@pytest.mark.parametrize("make", [lambda p: O.NaturalGradient(p), lambda p: O.HessianFree(p)],
+                         ids=["NaturalGradient", "HessianFree"])
+def test_output_methods_through_train_step_say_how_to_call_them(make):
+    model, params, x, y = _small_problem()
+    opt = make(params)
+    theta = params.data.copy()
+    with pytest.raises(ValueError, match=r"cannot take loss_fn through train_step; step it directly"):
+        train_step(model, opt, F.cross_entropy, x, y)
+    assert (params.data == theta).all() and opt.step_count == 0

@@ -51,15 +51,28 @@ def train_step(model, optimizer, loss_fn, x, y) -> float:
     backward (fills ``optimizer.params.grad``), optimizer step.
 
     Returns the loss at the parameters the step started from (the closure's first
-    evaluation; a line search may evaluate it again at trial points)."""
+    evaluation; a line search may evaluate it again at trial points).
+
+    The curvature methods that take the gradient themselves (Newton, NewtonCG,
+    ScaledConjugateGradient, VSGD, ESGD: ``closure_contract = "loss"``) get a closure
+    that only returns the loss.  NaturalGradient and HessianFree build their loss from the
+    network output and targets, not from ``loss_fn``: they are refused with a ValueError
+    saying how to call them."""
+    contract = getattr(optimizer, "closure_contract", "backward")
+    if contract == "outputs":
+        raise ValueError(f"training: {type(optimizer).__name__} builds its loss (and its curvature) from "
+                         f"the network output, so it cannot take loss_fn through train_step; step it "
+                         f"directly, e.g. opt.step(lambda: model(x), y) (see its docstring)")
     evaluated = []
 
     def closure():
-        optimizer.zero_grad()
+        if contract == "backward":
+            optimizer.zero_grad()
         loss = loss_fn(model(x), y)
         if loss.size != 1:
             raise ValueError(f"training: loss_fn must return a scalar, got shape {loss.shape}")
-        loss.backward()
+        if contract == "backward":
+            loss.backward()
         evaluated.append(loss)
         return loss
 

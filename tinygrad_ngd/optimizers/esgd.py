@@ -20,7 +20,7 @@ from __future__ import annotations
 from .. import backend as B
 from ..curvature.hvp import HessianOperator, gradient
 from .base import Optimizer, check_positive
-from .second_order_common import require_closure
+from .second_order_common import LOSS_CLOSURE, require_closure
 
 
 class ESGD(Optimizer):
@@ -29,6 +29,8 @@ class ESGD(Optimizer):
     ``opt.step(closure=loss_fn)``; ``rng`` is a NumPy Generator for the Gaussian probes
     (default: the package's host generator).  ``opt.state["D"]`` holds Σ (Hv)².
     """
+
+    closure_contract = LOSS_CLOSURE   # step(closure=loss_fn): the closure must not call backward
 
     def __init__(self, params, lr=1e-2, damping=1e-4, update_every=1, rng=None):
         check_positive("damping", damping)

@@ -36,7 +36,7 @@ from ..curvature.gauss_newton import LOSSES, REDUCTIONS, GaussNewtonOperator, lo
 from ..curvature.hvp import HessianOperator, gradient
 from ..curvature.operator import LinearOperator
 from .base import Optimizer, check_nonnegative, check_positive
-from .second_order_common import armijo_backtracking, loss_at
+from .second_order_common import OUTPUT_CLOSURE, armijo_backtracking, loss_at
 
 _CURVATURES = ("gauss_newton", "hessian")
 
@@ -65,6 +65,8 @@ class HessianFree(Optimizer):
     ``opt.damping``); ``lr`` multiplies the final step (Martens: 1).
     ``opt.last_result`` is a :class:`HessianFreeStep`.
     """
+
+    closure_contract = OUTPUT_CLOSURE   # step from the network output and targets, not a loss
 
     def __init__(self, params, damping=1.0, loss="cross_entropy", reduction="mean",
                  curvature="gauss_newton", cg_maxiter=250, cg_decay=0.95, progress_eps=5e-4,

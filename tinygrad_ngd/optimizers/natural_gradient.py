@@ -23,6 +23,7 @@ from ..curvature.cg import conjugate_gradient
 from ..curvature.fisher import FisherOperator, nll_output_gradient
 from ..curvature.gauss_newton import _as_targets
 from .base import Optimizer, check_nonnegative, check_positive
+from .second_order_common import OUTPUT_CLOSURE
 
 _FISHERS = ("true", "empirical")
 _POLICIES = ("warn", "raise")
@@ -58,6 +59,8 @@ class NaturalGradient(Optimizer):
     warns on floating-point trouble; ``"raise"`` raises :class:`CGNotConverged` and takes no
     step (parameters and counters unchanged).
     """
+
+    closure_contract = OUTPUT_CLOSURE   # step from the network output and targets, not a loss
 
     def __init__(self, params, lr=1.0, damping=1e-3, distribution="categorical", fisher="true",
                  sigma=1.0, cg_tol=None, cg_maxiter=None, on_unconverged="warn", skip_nonfinite=False):

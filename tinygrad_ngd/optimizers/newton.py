@@ -20,7 +20,7 @@ from .. import backend as B
 from ..curvature.dense import DEFAULT_MAX_PARAMS, _check_size, dense_matrix
 from ..curvature.hvp import HessianOperator
 from .base import Optimizer, check_nonnegative, check_positive
-from .second_order_common import armijo_backtracking, require_closure
+from .second_order_common import LOSS_CLOSURE, armijo_backtracking, require_closure
 
 
 class Newton(Optimizer):
@@ -34,6 +34,8 @@ class Newton(Optimizer):
     saddle or maximum, which is reported, not hidden; with ``line_search=True`` the step
     falls back to d = −g), the step length t and the number of loss evaluations.
     """
+
+    closure_contract = LOSS_CLOSURE   # step(closure=loss_fn): the closure must not call backward
 
     def __init__(self, params, lr=1.0, damping=0.0, line_search=False, c=1e-4, shrink=0.5,
                  max_backtracks=30, max_params=DEFAULT_MAX_PARAMS):

@@ -25,7 +25,7 @@ from .. import backend as B
 from ..curvature.cg import CGResult, conjugate_gradient
 from ..curvature.hvp import HessianOperator
 from .base import Optimizer, check_nonnegative, check_positive
-from .second_order_common import armijo_backtracking, require_closure
+from .second_order_common import LOSS_CLOSURE, armijo_backtracking, require_closure
 
 
 @dataclass
@@ -46,6 +46,8 @@ class NewtonCG(Optimizer):
     ``opt.step(closure=loss_fn)``; returns the loss Tensor at the start of the step;
     ``opt.last_result`` is a :class:`NewtonCGStep`.
     """
+
+    closure_contract = LOSS_CLOSURE   # step(closure=loss_fn): the closure must not call backward
 
     def __init__(self, params, lr=1.0, damping=0.0, cg_tol=None, cg_maxiter=None, line_search=True,
                  c=1e-4, shrink=0.5, max_backtracks=30):

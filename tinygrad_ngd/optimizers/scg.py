@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from .. import backend as B
 from ..curvature.hvp import gradient, hvp
 from .base import Optimizer, check_positive
-from .second_order_common import loss_at, require_closure
+from .second_order_common import LOSS_CLOSURE, loss_at, require_closure
 
 _CURVATURES = ("hvp", "finite_difference")
 
@@ -55,6 +55,8 @@ class ScaledConjugateGradient(Optimizer):
     ``opt.step(closure=loss_fn)`` does one iteration on the full-batch loss; returns the
     loss Tensor at w_k; ``opt.last_result`` is an :class:`SCGStep`.
     """
+
+    closure_contract = LOSS_CLOSURE   # step(closure=loss_fn): the closure must not call backward
 
     def __init__(self, params, sigma=1e-4, lambda_init=1e-6, curvature="hvp", restart=None, lr=1.0):
         check_positive("sigma", sigma)

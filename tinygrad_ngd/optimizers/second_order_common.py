@@ -15,6 +15,12 @@ from __future__ import annotations
 from .. import backend as B
 from ..tensor import Tensor, no_grad
 
+# ``closure_contract`` class attribute: how ``step`` uses its closure, so that a generic loop
+# (:func:`tinygrad_ngd.training.train_step`) can build the right one.  An optimizer without
+# the attribute takes PyTorch's closure (zero_grad, loss, backward, return the loss).
+LOSS_CLOSURE = "loss"          # closure() returns the loss and does not call backward
+OUTPUT_CLOSURE = "outputs"     # step(output_fn, targets): the loss is built from the network output
+
 
 def require_closure(opt, closure):
     if closure is None or not callable(closure):

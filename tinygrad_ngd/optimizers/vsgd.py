@@ -26,7 +26,7 @@ from .. import backend as B
 from ..curvature.dense import _rademacher
 from ..curvature.hvp import HessianOperator
 from .base import Optimizer, check_positive
-from .second_order_common import require_closure
+from .second_order_common import LOSS_CLOSURE, require_closure
 
 
 class VSGD(Optimizer):
@@ -35,6 +35,8 @@ class VSGD(Optimizer):
     ``opt.step(closure=loss_fn)``; ``rng`` is a NumPy Generator for the Rademacher probes
     (default: the package's host generator).  ``opt.state["learning_rate"]`` holds η*.
     """
+
+    closure_contract = LOSS_CLOSURE   # step(closure=loss_fn): the closure must not call backward
 
     def __init__(self, params, lr=1.0, init_steps=10, slow_start=2.0, eps=1e-12, rng=None):
         if int(init_steps) != init_steps or init_steps < 1:
