@@ -28,8 +28,6 @@ import inspect
 import math
 import numbers
 
-import numpy as np
-
 from .. import backend as B
 
 
@@ -57,12 +55,12 @@ def check_count(obj, name, value) -> int:
 
 
 def _is_real(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)   # NumPy's bool is no Real
 
 
 def _check_value(obj, name, current, loaded) -> None:
     """One hyper-parameter against the optimizer's current value (see the module doc)."""
-    if isinstance(current, (str, bool, np.bool_)):
+    if isinstance(current, (str, bool)):
         if type(loaded) is not type(current) or loaded != current:
             raise ValueError(f"{_where(obj)}: hyper-parameter {name!r} is {loaded!r} in the state but "
                              f"{current!r} in this {type(obj).__name__}; it chooses the method's form, "
@@ -137,7 +135,7 @@ def _plain(v) -> bool:
         return all(_plain(x) for x in v)
     if isinstance(v, dict):
         return all(isinstance(k, str) and _plain(x) for k, x in v.items())
-    return getattr(v, "shape", None) == () and getattr(v, "dtype", np.dtype(object)).kind in "biuf"
+    return getattr(v, "shape", None) == () and getattr(getattr(v, "dtype", None), "kind", "O") in "biuf"
 
 
 def check_scalars(obj, scalars) -> dict:
@@ -157,7 +155,7 @@ def check_state_arrays(obj, arrays, shape) -> None:
     for k, v in arrays.items():
         if not isinstance(k, str):
             raise ValueError(f"{_where(obj)}: state key {k!r} is not a string")
-        if not (B.is_backend_array(v) or isinstance(v, np.ndarray)):
+        if not (B.is_backend_array(v) or B.is_numpy_array(v)):
             raise ValueError(f"{_where(obj)}: state {k!r} must be an array of shape {shape}, got "
                              f"{type(v).__name__}")
         if v.dtype.kind not in "biuf":

@@ -88,10 +88,12 @@ class GradientWrapper:
         hyper-parameters, counters and arrays (:mod:`.state_checks`)."""
         from .state_checks import check_hyper, check_state, require_dict, require_keys
         require_dict(self, state)
+        name = type(self).__name__
+        if state.get("wrapper") != name:
+            raise ValueError(f"{name}.load_state_dict: expected a state_dict of a {name}, got "
+                             f"wrapper={state.get('wrapper')!r} (the state was saved by "
+                             f"{state.get('wrapper')}, not by {name})")
         require_keys(self, state, ("wrapper", "hyper", "base"))
-        if state["wrapper"] != type(self).__name__:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the state was saved by "
-                             f"{state['wrapper']}, not by {type(self).__name__}")
         check_hyper(self, state["hyper"], self._constructor_argument())
         check_state(self.base, state["base"])
 
