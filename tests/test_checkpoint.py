@@ -424,3 +424,44 @@ def test_loader_state_is_validated_before_anything_changes(tmp_path):
 def json_roundtrips(d):
     import json
     return json.loads(json.dumps(d)) == d
+
+
+def _rewrite_meta(path, change):
+    import json
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["__meta__"][()]))
+    change(meta)
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m.update(step="12"), "'step' must be a non-negative integer"),
+    (lambda m: m.update(step=-1), "'step' must be a non-negative integer"),
+    (lambda m: m.update(model_keys="0.weight"), "'model_keys' must be a list"),
+    (lambda m: m["optimizer"]["hyper"].update(momentum=float("inf")), "'momentum' must be a finite number"),
+    (lambda m: m["optimizer"].update(optimizer="Adam"), "saved by Adam, not by SGD"),
+])
+def test_crafted_metadata_is_refused_before_anything_changes(tmp_path, change, match):
+    model, _, opt = make_setup()
+    run_steps(model, opt, 2)
+    path = tmp_path / "ck.npz"
+    save_checkpoint(path, model, opt)
+    _rewrite_meta(path, change)
+    model2, _, opt2 = make_setup(seed=5)
+    snap, rng = model_snapshot(model2), B.get_rng_state()
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(path, model2, opt2)
+    assert_model_is(model2, snap) and opt2.step_count == 0 and not opt2.state and B.get_rng_state() == rng
+
+
+def test_bad_path_and_strict_arguments_are_clear_type_errors(tmp_path):
+    model, _, opt = make_setup()
+    for call in (lambda: load_checkpoint(None, model, opt), lambda: save_checkpoint(3, model, opt),
+                 lambda: read_checkpoint(b"ck.npz")):
+        with pytest.raises(TypeError, match="path must be a"):
+            call()
+    with pytest.raises(TypeError, match="strict must be True or False"):
+        model.load_state_dict(model.state_dict(), strict="yes")

@@ -47,6 +47,15 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be read, is not a checkpoint, or does not fit."""
 
 
+def _as_path(path, where: str) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{where}: path must be a file name (str or os.PathLike), got {type(path).__name__}")
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"{where}: path must be a str file name, got {type(path).__name__}")
+    return path
+
+
 # ---------------------------------------------------------------- nested state <-> JSON + arrays
 def _encode(obj, where: str, arrays: dict):
     """Replace every array in a nested dict/list/tuple by a reference into ``arrays``."""
@@ -98,7 +107,7 @@ def save_checkpoint(path, model, optimizer=None, step=None, extra=None, loader=N
     whose generator state to store (a shuffled run then resumes exactly at an epoch
     boundary).  The file name is used as given.  Returns ``path``.
     """
-    path = os.fspath(path)
+    path = _as_path(path, "save_checkpoint")
     if step is None:
         step = optimizer.step_count if optimizer is not None else 0
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
@@ -206,7 +215,7 @@ def read_checkpoint(path) -> dict:
     Raises FileNotFoundError, or CheckpointError (a ValueError) naming the file when it
     is truncated, corrupted or not a checkpoint.
     """
-    path = os.fspath(path)
+    path = _as_path(path, "read_checkpoint")
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     if os.path.isdir(path):
@@ -239,6 +248,13 @@ def read_checkpoint(path) -> dict:
     for field in ("step", "rng", "model_keys", "optimizer", "optimizer_class"):
         if field not in meta:
             raise CheckpointError(f"checkpoint {path!r}: metadata lacks {field!r}")
+    step = meta["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"checkpoint {path!r}: 'step' must be a non-negative integer, got {step!r}")
+    if not isinstance(meta["model_keys"], list) or not all(isinstance(k, str) for k in meta["model_keys"]):
+        raise CheckpointError(f"checkpoint {path!r}: 'model_keys' must be a list of names")
+    if meta["optimizer_class"] is not None and not isinstance(meta["optimizer_class"], str):
+        raise CheckpointError(f"checkpoint {path!r}: 'optimizer_class' must be a class name")
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     if sorted(model_state) != sorted(meta["model_keys"]):
         missing = sorted(set(meta["model_keys"]) - set(model_state))
@@ -274,7 +290,7 @@ def load_checkpoint(path, model, optimizer=None, restore_rng: bool = True, loade
     """
     from .optimizers.state_checks import check_state
 
-    path = os.fspath(path)
+    path = _as_path(path, "load_checkpoint")
     ck = read_checkpoint(path)
     try:
         model.check_state_dict(ck["model_state"], strict=True)

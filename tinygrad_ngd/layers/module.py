@@ -274,6 +274,9 @@ class Module:
         offending key, and nothing is changed.  Returns PyTorch's
         ``IncompatibleKeys(missing_keys, unexpected_keys)``.
         """
+        if not isinstance(strict, bool):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: strict must be True or False, "
+                            f"got {strict!r}")
         values = self.check_state_dict(state, strict)
         targets = self._state_targets()
         for k, value in values.items():
