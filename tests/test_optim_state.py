@@ -157,3 +157,19 @@ def test_valid_state_still_round_trips_exactly():
     saved["base"]["hyper"]["lr"] = 0.05                 # a number may change, as in torch.optim
     opt.load_state_dict(saved)
     assert opt.lr == 0.05
+
+
+def test_constructor_only_settings_are_kept_when_checking_a_state():
+    """The hyper-parameter check builds a throwaway instance: with the optimizer's own
+    max_params, not the default, so a Newton above the default size still loads its state."""
+    from tinygrad_ngd.curvature.dense import DEFAULT_MAX_PARAMS
+    n = DEFAULT_MAX_PARAMS + 1
+    params = FlatParameters.from_array(np.zeros(n))
+    with pytest.raises(ValueError):
+        O.Newton(params)                                  # the default limit refuses n
+    big = O.Newton(params, max_params=n)
+    state = big.state_dict()
+    big.load_state_dict(state)
+    state["hyper"]["damping"] = -1.0
+    with pytest.raises(ValueError, match="refused by Newton: invalid damping"):
+        big.load_state_dict(state)

@@ -47,6 +47,7 @@ class Newton(Optimizer):
         super().__init__(params, lr, damping=damping, line_search=bool(line_search), c=c, shrink=shrink,
                          max_backtracks=int(max_backtracks))
         _check_size(params.numel, params.data.dtype.itemsize, max_params, False, "Newton")
+        self.max_params = max_params       # kept: load_state_dict re-runs these checks
         self.last_step = {}
 
     def direction(self, H, g):

@@ -111,17 +111,21 @@ def check_hyper(obj, hyper, first_argument=None) -> dict:
 def _check_with_constructor(obj, hyper, first_argument) -> None:
     """Run the class's own argument checks on ``hyper`` by building a throwaway instance,
     when the constructor takes every hyper-parameter by name (it does for the classes
-    whose ``hyper`` mirrors their arguments)."""
+    whose ``hyper`` mirrors their arguments).  The constructor's other arguments are the
+    optimizer's attributes of the same name where it keeps them (``skip_nonfinite``,
+    Newton's ``max_params``, …), else their defaults."""
     try:
         signature = inspect.signature(type(obj).__init__)
     except (TypeError, ValueError):  # pragma: no cover - builtins
         return
-    names = {p.name for p in signature.parameters.values()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    if not set(hyper) <= names:
+    named = [p for p in list(signature.parameters.values())[2:]
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not set(hyper) <= {p.name for p in named}:
         return
+    others = {p.name: getattr(obj, p.name) for p in named
+              if p.name not in hyper and p.name in vars(obj)}
     try:
-        type(obj)(first_argument, **hyper)
+        type(obj)(first_argument, **hyper, **others)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{_where(obj)}: the state's hyper-parameters are refused by "
                          f"{type(obj).__name__}: {exc}") from None
