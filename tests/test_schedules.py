@@ -264,3 +264,26 @@ def test_momentum_warmup_on_a_wrapper_warms_the_base():
 def test_scheduler_refuses_what_has_no_lr():
     with pytest.raises(TypeError, match="Optimizer or a gradient wrapper"):
         O.StepLR(object(), step_size=1)
+
+
+def test_scheduler_load_state_dict_refuses_what_it_cannot_use():
+    params = FlatParameters.from_array(np.zeros(2))
+    sched = O.StepLR(O.SGD(params, lr=0.1), step_size=2, gamma=0.5)
+    for _ in range(3):
+        sched.step()
+    good = sched.state_dict()
+    other = O.StepLR(O.SGD(FlatParameters.from_array(np.zeros(2)), lr=0.1), step_size=2, gamma=0.5)
+    with pytest.raises(TypeError, match="StepLR.load_state_dict: expected the dict"):
+        other.load_state_dict(None)
+    with pytest.raises(ValueError, match=r"missing keys \['gamma'\]"):
+        other.load_state_dict({k: v for k, v in good.items() if k != "gamma"})
+    with pytest.raises(ValueError, match="'last_epoch' must be like"):
+        other.load_state_dict({**good, "last_epoch": "3"})
+    with pytest.raises(ValueError, match="'gamma' must be like"):
+        other.load_state_dict({**good, "gamma": float("nan")})
+    assert other.last_epoch == 0
+    other.load_state_dict(good)
+    assert other.last_epoch == 3 and other.get_last_lr() == sched.get_last_lr()
+    plateau = O.ReduceLROnPlateau(O.SGD(params, lr=0.1))
+    plateau.step(1.0)
+    O.ReduceLROnPlateau(O.SGD(params, lr=0.1)).load_state_dict(plateau.state_dict())

@@ -74,9 +74,25 @@ class _SchedulerState:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state: dict) -> None:
-        unknown = set(state) - set(self.state_dict())
-        if unknown:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {sorted(unknown)}")
+        """Restore :meth:`state_dict` (the optimizer is not part of it); the keys and the
+        kinds of their values are checked first and a refusal changes nothing."""
+        name = type(self).__name__
+        if not isinstance(state, dict):
+            raise TypeError(f"{name}.load_state_dict: expected the dict that {name}.state_dict() "
+                            f"returns, got {type(state).__name__}")
+        mine = self.state_dict()
+        unknown, missing = set(state) - set(mine), set(mine) - set(state)
+        if unknown or missing:
+            raise ValueError(f"{name}.load_state_dict: unknown keys {sorted(unknown)}, missing keys "
+                             f"{sorted(missing)} (expected the dict that {name}.state_dict() returns)")
+        for key, value in state.items():
+            current = mine[key]
+            number = (int, float)
+            same_kind = (isinstance(value, number) and isinstance(current, number)
+                         and isinstance(value, bool) == isinstance(current, bool)) \
+                or type(value) is type(current) or isinstance(current, Counter) and isinstance(value, dict)
+            if not same_kind or (isinstance(value, float) and math.isnan(value)):
+                raise ValueError(f"{name}.load_state_dict: {key!r} must be like {current!r}, got {value!r}")
         self.__dict__.update(state)
 
 
