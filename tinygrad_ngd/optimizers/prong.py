@@ -42,6 +42,7 @@ from ..layers.whitened import whitened_layers
 from ..tensor import Tensor, no_grad
 from .base import Optimizer
 from .sgd import SGD
+from .state_checks import check_count, require_keys
 from .wrapper import GradientWrapper
 
 WHITENINGS = ("pca", "zca")
@@ -238,7 +239,6 @@ class PRONG(GradientWrapper):
 
     def check_state_dict(self, state) -> None:
         super().check_state_dict(state)
-        from .state_checks import check_count, require_keys
         require_keys(self, state, ("t",))
         check_count(self, "t", state["t"])
         check_count(self, "n_reparametrizations", state.get("n_reparametrizations", 0))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import backend as B
 from ..tensor import enable_grad
 from .base import Optimizer
+from .state_checks import check_hyper, check_state, require_dict, require_keys
 
 
 class GradientWrapper:
@@ -86,7 +87,6 @@ class GradientWrapper:
         """Check a :meth:`state_dict` for this wrapper *and* its base (recursively) without
         changing anything: the wrapper's class and hyper-parameters, then the base's class,
         hyper-parameters, counters and arrays (:mod:`.state_checks`)."""
-        from .state_checks import check_hyper, check_state, require_dict, require_keys
         require_dict(self, state)
         name = type(self).__name__
         if state.get("wrapper") != name:
