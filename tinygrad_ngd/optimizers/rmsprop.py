@@ -34,15 +34,15 @@ from .checks import check_decay, check_eps, check_eps_mode, check_nonnegative
 _EPS_MODES = ("outside_sqrt", "inside_sqrt", "none")
 
 
-def rmsprop_update(theta, g, r, g_avg, b, *, lr, alpha, eps, eps_mode, weight_decay, momentum,
+def rmsprop_update(theta, g, r, g_avg, b, *, lr, rho, eps, eps_mode, weight_decay, momentum,
                    centered, maximize) -> None:
-    """One RMSprop step in place [Ravasi, RMSProp; Tieleman & Hinton 2012; PyTorch ``RMSprop``].
+    """One RMSprop step in place [Ravasi, RMSProp; Tieleman & Hinton 2012; PyTorch ``RMSprop``]
+    (ρ = PyTorch's ``alpha``).
 
     ḡ ← ρḡ + (1 − ρ)g is written ḡ + (1 − ρ)(g − ḡ) (expand: the same number), or for
     1 − ρ >= ½ as g − ρ(g − ḡ): PyTorch's two-branch ``lerp`` rounding.
     """
     xp = B.array_module(theta)
-    rho = alpha
     if maximize:
         g = -g                                          # maximize f: ascend along +g
     if weight_decay:
@@ -90,6 +90,6 @@ class RMSprop(Optimizer):
         arrays = {"theta": self.params.data, "g": g, "r": self.zeros_state("square_avg"),
                   "g_avg": self.zeros_state("grad_avg") if h["centered"] else None,
                   "b": self.zeros_state("momentum_buffer") if h["momentum"] > 0 else None}
-        self.apply(rmsprop_update, arrays, lr=self.lr_vector(), alpha=h["alpha"], eps=h["eps"],
+        self.apply(rmsprop_update, arrays, lr=self.lr_vector(), rho=h["alpha"], eps=h["eps"],
                    eps_mode=h["eps_mode"], weight_decay=h["weight_decay"], momentum=h["momentum"],
                    centered=h["centered"], maximize=h["maximize"])
