@@ -45,38 +45,41 @@ from .checks import check_betas, check_eps, check_eps_mode, check_nonnegative
 _EPS_MODES = ("outside_sqrt", "hat", "none")
 
 
-def adam_update(theta, g, m, v, v_max, *, lr, betas, eps, eps_mode, t, weight_decay,
+def adam_update(theta, g, m, v, v_max, *, lr, beta1, beta2, eps, eps_mode, t, weight_decay,
                 decoupled_weight_decay, amsgrad, maximize) -> None:
     """One Adam step in place [Kingma & Ba 2015, Alg. 1; PyTorch ``Adam``/``AdamW``].
 
     Printed:  m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ),  θ ← θ − α·m̂/(√v̂ + ε).
     Code ("efficient" form, end of Kingma & Ba §2): multiply through by √(1 − β₂ᵗ):
               θ ← θ − [α·√(1 − β₂ᵗ)/(1 − β₁ᵗ)]·m/(√v + ε̂),   ε̂ = ε·√(1 − β₂ᵗ).
-    m ← β₁m + (1 − β₁)g is written m + (1 − β₁)(g − m) (= β₁m + (1 − β₁)g, expand), or for
-    1 − β₁ >= ½ as g − β₁(g − m): PyTorch's two-branch ``lerp`` rounding.
+    m ← β₁m + (1 − β₁)g is written m + (1 − β₁)(g − m) (expand: the same number), or for
+    1 − β₁ >= ½ as g − β₁(g − m): PyTorch's two-branch ``lerp`` rounding (with β₁ computed
+    as 1 − (1 − β₁), as torch does).
     """
     xp = B.array_module(theta)
-    beta1, beta2 = betas
     if maximize:
-        g = -g                                               # maximize f: ascend along +g
+        g = -g                                            # maximize f: ascend along +g
     if weight_decay and decoupled_weight_decay:
-        theta *= 1 - lr * weight_decay                       # AdamW: θ ← θ(1 − αλ) [Loshchilov & Hutter]
+        theta *= 1 - lr * weight_decay                    # AdamW: θ ← θ(1 − αλ) [Loshchilov & Hutter]
     elif weight_decay:
-        g = g + weight_decay * theta                         # L2: g ← g + λθ
+        g = g + weight_decay * theta                      # L2: g ← g + λθ
     if 1 - beta1 < 0.5:
-        m += (1 - beta1) * (g - m)                           # m ← β₁m + (1 − β₁)g   (lerp, branch 1)
+        m += (1 - beta1) * (g - m)                        # m ← β₁m + (1 − β₁)g  (lerp, branch 1)
     else:
-        m[...] = g - (1 - (1 - beta1)) * (g - m)             # same, lerp branch 2
+        m[...] = g - (1 - (1 - beta1)) * (g - m)          # the same, lerp branch 2
     v *= beta2
-    v += (1 - beta2) * g * g                                 # v ← β₂v + (1 − β₂)g² ((1 − β₂)g first: no overflow)
+    v += (1 - beta2) * g * g                              # v ← β₂v + (1 − β₂)g²  ((1 − β₂)g first: no overflow)
     if amsgrad:
-        v_max[...] = xp.maximum(v_max, v)                    # v ← max(v_max, v) [Reddi et al. 2018]
-        v = v_max
-    root_bias2 = math.sqrt(1 - beta2 ** t)                   # √(1 − β₂ᵗ)
-    step = lr * (root_bias2 / (1 - beta1 ** t))              # α·√(1 − β₂ᵗ)/(1 − β₁ᵗ)
-    eps_hat = {"outside_sqrt": eps * root_bias2,             # ε on √v̂: PyTorch, [Ravasi] (δ)
-               "hat": eps, "none": 0.0}[eps_mode]            # Keras' ε̂ on √v; [Misra]: no ε
-    theta -= step * m / (xp.sqrt(v) + eps_hat)               # θ ← θ − α·m̂/(√v̂ + ε)
+        v_max[...] = xp.maximum(v_max, v)                 # AMSGrad: divide by max(v) so far [Reddi et al. 2018]
+    root_bias2 = math.sqrt(1 - beta2 ** t)                # √(1 − β₂ᵗ)
+    step = lr * (root_bias2 / (1 - beta1 ** t))           # α·√(1 − β₂ᵗ)/(1 − β₁ᵗ)
+    if eps_mode == "outside_sqrt":
+        eps_hat = eps * root_bias2                        # ε on √v̂ (PyTorch; [Ravasi]'s δ)
+    elif eps_mode == "hat":
+        eps_hat = eps                                     # Keras' ε̂, on the uncorrected √v
+    else:
+        eps_hat = 0.0                                     # [Misra] writes no ε
+    theta -= step * m / (xp.sqrt(v_max if amsgrad else v) + eps_hat)   # θ ← θ − α·m̂/(√v̂ + ε)
 
 
 class Adam(Optimizer):
@@ -100,7 +103,8 @@ class Adam(Optimizer):
         arrays = {"theta": self.params.data, "g": g, "m": self.zeros_state("exp_avg"),
                   "v": self.zeros_state("exp_avg_sq"),
                   "v_max": self.zeros_state("max_exp_avg_sq") if h["amsgrad"] else None}
-        self.apply(adam_update, arrays, lr=self.lr_vector(), betas=h["betas"], eps=h["eps"],
+        self.apply(adam_update, arrays, lr=self.lr_vector(), beta1=h["betas"][0], beta2=h["betas"][1],
+                   eps=h["eps"],
                    eps_mode=h["eps_mode"], t=self.step_count + 1, weight_decay=h["weight_decay"],
                    decoupled_weight_decay=h["decoupled_weight_decay"], amsgrad=h["amsgrad"],
                    maximize=h["maximize"])

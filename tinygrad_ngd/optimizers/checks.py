@@ -134,6 +134,12 @@ def check_scope(scope, who: str) -> str:
     return scope
 
 
+def check_norm_type(norm_type) -> None:
+    """The p of a p-norm (clipping): a number > 0, or math.inf."""
+    if not (norm_type == math.inf or (is_number(norm_type) and norm_type > 0)):
+        raise ValueError(f"invalid norm_type: {norm_type!r} (expected a number > 0 or math.inf)")
+
+
 def check_lr(lr, n_blocks: int) -> None:
     """A learning rate: a number >= 0, or one number >= 0 per block."""
     if isinstance(lr, (list, tuple)) and len(lr) != n_blocks:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 
 from .. import backend as B
-from .checks import check_nonnegative, check_positive, check_scope, is_number
+from .checks import check_nonnegative, check_norm_type, check_positive, check_scope
 from .norms import l2_norm, linf_norm, scope_slices
 from .wrapper import GradientWrapper
 
@@ -37,11 +37,6 @@ def _flat_grad(grad):
         raise TypeError(f"grad must be a flat (1-D) backend array or a FlatParameters, "
                         f"got {type(grad).__name__}")
     return g
-
-
-def _check_norm_type(norm_type) -> None:
-    if not (norm_type == math.inf or (is_number(norm_type) and norm_type > 0)):
-        raise ValueError(f"invalid norm_type: {norm_type!r} (expected a number > 0 or math.inf)")
 
 
 def grad_norm(grad, norm_type: float = 2.0):
@@ -78,7 +73,7 @@ def clip_grad_norm_(grad, max_norm: float, norm_type: float = 2.0, error_if_nonf
     and leaves g unchanged.
     """
     check_nonnegative("max_norm", max_norm)
-    _check_norm_type(norm_type)
+    check_norm_type(norm_type)
     g = _flat_grad(grad)
     clipped, total = clip_by_norm(g, max_norm, 1e-6, float(norm_type))
     if error_if_nonfinite and not bool(B.array_module(g).isfinite(total)):  # explicit host check, opt-in
