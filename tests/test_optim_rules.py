@@ -304,3 +304,32 @@ def test_sgd_with_float32_lr_matches_python_float_of_it():
     O.SGD(b, lr=float(np.float32(0.1))).step(grad=np.ones(3))
     np.testing.assert_array_equal(a.data, b.data)
     assert math.isclose(a.data[0], 0.9, rel_tol=1e-7)
+
+
+def test_asgd_per_block_rates_resume_bit_for_bit_from_a_checkpoint(tmp_path):
+    from tinygrad_ngd import layers as L
+    from tinygrad_ngd.checkpoint import load_checkpoint, save_checkpoint
+    tg.set_default_dtype("float64")
+    rng = np.random.default_rng(4)
+
+    def make():
+        tg.manual_seed(0)
+        model = L.Sequential(L.Dense(3, 2), L.Dense(2, 1))
+        params = tg.FlatParameters(model)
+        lr = [0.05 / (i + 1) for i in range(len(params.blocks))]
+        return model, params, O.ASGD(params, lr=lr, t0=2, lambd=1e-2)
+
+    grads = rng.standard_normal((10, make()[1].numel))
+    model, params, opt = make()
+    for g in grads[:5]:
+        opt.step(grad=g.copy())
+    save_checkpoint(tmp_path / "asgd.npz", model, opt)
+    for g in grads[5:]:
+        opt.step(grad=g.copy())
+    model2, params2, opt2 = make()
+    load_checkpoint(tmp_path / "asgd.npz", model2, opt2)
+    assert isinstance(opt2.scalars["eta"], list) and len(opt2.scalars["eta"]) == len(params2.blocks)
+    for g in grads[5:]:
+        opt2.step(grad=g.copy())
+    np.testing.assert_array_equal(params2.data, params.data)
+    np.testing.assert_array_equal(opt2.averaged(), opt.averaged())
