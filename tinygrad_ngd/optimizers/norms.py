@@ -23,7 +23,7 @@ No ε is added to a norm: G/‖G‖ is then exactly invariant to scaling the los
 from __future__ import annotations
 
 from .. import backend as B
-from .checks import check_norm, check_scope  # noqa: F401  (re-exported: callers check norms here)
+from .checks import check_norm, check_scope
 
 #: the normalization functions of note 000 §2
 NORMS = ("linf", "l2", "rms", "std")
