@@ -333,3 +333,11 @@ def test_asgd_per_block_rates_resume_bit_for_bit_from_a_checkpoint(tmp_path):
         opt2.step(grad=g.copy())
     np.testing.assert_array_equal(params2.data, params.data)
     np.testing.assert_array_equal(opt2.averaged(), opt.averaged())
+
+
+def test_integer_counts_accept_numpy_integers_and_refuse_bools_and_floats():
+    params = FlatParameters.from_array(np.zeros(3))
+    assert O.PolyakAverage(params, window=np.int64(3)).window == 3
+    for bad in (True, np.bool_(True), 2.5, "3", 0):
+        with pytest.raises(ValueError, match="invalid window"):
+            O.PolyakAverage(params, window=bad)

@@ -18,8 +18,9 @@ from .. import backend as B
 
 def is_number(value) -> bool:
     """True for a finite real scalar (Python or NumPy), False for bools, strings, NaN, ±inf."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and type(value).__name__ != "bool_" and math.isfinite(value))
+    # numbers.Real covers NumPy's floating and integer scalars, not np.bool_; Python's bool
+    # is an int, so it is excluded by name
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def plain_number(value):
@@ -100,8 +101,7 @@ def check_eps_mode(eps_mode, allowed) -> None:
 
 def check_int(name: str, value, minimum: int) -> None:
     """An integer count (Python or NumPy int, not a bool) >= minimum."""
-    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
-            or type(value).__name__ == "bool_" or value < minimum):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"invalid {name}: {value!r} (expected an integer >= {minimum})")
 
 
