@@ -52,7 +52,8 @@ def lambda_update(lam, g, g_prev, *, form, beta, lr_min, lr_max, norm="l2"):
 
 class AdaptiveNGD(Optimizer):
     """Normalized gradient descent with a per-block adaptive learning rate (note 000,
-    Algorithm 1; §3–§5).
+    Algorithm 1; §3–§5).  The λ rule is :func:`lambda_update`; the step's velocity is
+    :func:`.ngd.velocity`, the same function NGD uses.
 
     Arguments → the note's symbols:
       lr              λ_l^(0), initial learning rate (scalar or one per block), in [λmin, λmax]
