@@ -10,11 +10,18 @@ Adam reads θ, g, m, v and writes θ, m, v (28 B).  ``step`` includes the non-fi
 gradient check (one BLAS dot over g); ``_update`` is the arithmetic alone;
 "unchunked" runs the same code with one chunk (temporaries of full size).
 Targets from the issue: SGD >= 25 GB/s effective, Adam <= 20 ms/step (10M params).
+
+The formula-first check (issue 13): our Adam, whose rule ``adam.adam_update`` is plain
+whole-array expressions applied by the base class to 16K-element float32 chunks, against
+a hand-tuned chunked NumPy loop written with ``out=`` (no temporaries at all), timed
+round-robin in one run (benchmarks/timing.py) so both see the same background load;
+the ratio must stay <= 1.5.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
@@ -23,9 +30,12 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 
-from tinygrad_ngd import optimizers as O
-from tinygrad_ngd.flat import FlatParameters
+from timing import interleaved_medians  # noqa: E402  (benchmarks/timing.py)
+
+from tinygrad_ngd import optimizers as O  # noqa: E402
+from tinygrad_ngd.flat import FlatParameters  # noqa: E402
 
 BYTES_PER_PARAM = {"SGD": 12, "SGD momentum": 20, "Adam": 28}
 
@@ -62,9 +72,55 @@ def ours(n, repeats, rng):
         opt = make(params)
         results[kind] = report(f"tinygrad_ngd {kind} step", kind, best_ms(lambda opt=opt: opt.step(grad=grad), repeats), n)
         report(f"tinygrad_ngd {kind} _update", kind, best_ms(lambda opt=opt: opt._update(grad), repeats), n)
-        opt.chunk_size = n
+        opt.chunk_bytes = n * theta.itemsize
         report(f"tinygrad_ngd {kind} _update unchunked", kind, best_ms(lambda opt=opt: opt._update(grad), repeats), n)
     return results
+
+
+def hand_tuned_adam(theta, grad, chunk=16384, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    """A step function: Adam as a chunked NumPy loop of ``out=`` ufunc calls into two
+    preallocated chunk buffers (the speed a formula-first rule is measured against)."""
+    beta1, beta2 = betas
+    m, v = np.zeros_like(theta), np.zeros_like(theta)
+    tmp, denom = np.empty(chunk, theta.dtype), np.empty(chunk, theta.dtype)
+    count = [0]
+
+    def step():
+        count[0] += 1
+        t = count[0]
+        root_bias2 = math.sqrt(1 - beta2 ** t)
+        step_size, eps_hat = lr * root_bias2 / (1 - beta1 ** t), eps * root_bias2
+        for i in range(0, theta.shape[0], chunk):
+            s = slice(i, i + chunk)
+            g, ms, vs, th = grad[s], m[s], v[s], theta[s]
+            a, d = tmp[:g.shape[0]], denom[:g.shape[0]]
+            np.subtract(g, ms, out=a)
+            np.multiply(a, 1 - beta1, out=a)
+            np.add(ms, a, out=ms)
+            np.multiply(g, 1 - beta2, out=a)
+            np.multiply(a, g, out=a)
+            np.multiply(vs, beta2, out=vs)
+            np.add(vs, a, out=vs)
+            np.sqrt(vs, out=d)
+            np.add(d, eps_hat, out=d)
+            np.divide(ms, d, out=a)
+            np.multiply(a, step_size, out=a)
+            np.subtract(th, a, out=th)
+    return step
+
+
+def formula_first_ratio(n, repeats, rng):
+    """Our Adam step (rule + base-class chunking) / the hand-tuned out= loop, interleaved."""
+    theta = rng.standard_normal(n).astype(np.float32)
+    grad = (1e-3 * rng.standard_normal(n)).astype(np.float32)
+    opt = O.Adam(FlatParameters.from_array(theta.copy()), lr=1e-3)
+    times = interleaved_medians({"ours": lambda: opt._update(grad),
+                                 "hand": hand_tuned_adam(theta.copy(), grad)}, repeats)
+    ratio = times["ours"] / times["hand"]
+    print(f"  Adam _update (rule adam_update, {len(opt.chunks())} chunks): {1e3 * times['ours']:8.2f} ms/step")
+    print(f"  hand-tuned chunked NumPy out= loop:          {1e3 * times['hand']:8.2f} ms/step")
+    print(f"  ratio ours / hand-tuned = {ratio:.2f} (target <= 1.5; medians of {repeats} interleaved runs)")
+    return ratio
 
 
 def numpy_floor(n, repeats, rng):
@@ -110,6 +166,8 @@ def main():
     parser.add_argument("--n", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="1M parameters, 3 repeats")
+    parser.add_argument("--ratio-only", action="store_true",
+                        help="only the formula-first check: our Adam vs a hand-tuned out= loop")
     args = parser.parse_args()
     n, repeats = (1_000_000, 3) if args.quick else (args.n, args.repeats)
     print(f"{n:,} float32 parameters, best of {repeats}; {platform.processor() or platform.machine()}, "
@@ -117,7 +175,11 @@ def main():
     print(f"NumPy {np.__version__}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}")
     rng = np.random.default_rng(0)
-    print("tinygrad_ngd (chunk of", O.Optimizer.chunk_size, "elements):")
+    print("formula-first rule vs hand-tuned loop (Adam, float32):")
+    formula_first_ratio(n, max(repeats, 5), rng)
+    if args.ratio_only:
+        return
+    print("tinygrad_ngd (chunks of", O.Optimizer.chunk_bytes, "bytes):")
     results = ours(n, repeats, rng)
     print("NumPy floor:")
     numpy_floor(n, repeats, rng)

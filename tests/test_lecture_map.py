@@ -8,7 +8,10 @@ Resolution of a name in the implementation column (backticked):
 * a bare lower-case word after a resolved name in the same cell (``lr``, ``blocks``,
   ``average``) — must be an attribute, an argument or an identifier of the source of
   the last resolved object (its method, argument or attribute);
-* ``tutorials/…``, ``docs/…``, ``tools/…`` paths — must exist.
+* ``tutorials/…``, ``docs/…``, ``tools/…`` paths — must exist;
+* ``tinygrad_ngd/…/file.py:function`` — the file exists, defines that top-level function,
+  and the function fits on one screen (an update rule read in one hop: <= 60 lines with
+  its docstring).
 """
 
 import importlib
@@ -156,6 +159,18 @@ def check_implementation_cell(cell):
             else:
                 context = getattr(load_script(path), m.group(2))
             continue
+        m = re.fullmatch(r"(tinygrad_ngd/[\w/]+)\.py:(\w+)", tok)
+        if m:                                 # file:function, e.g. an optimizer's update rule
+            path = ROOT / f"{m.group(1)}.py"
+            module = importlib.import_module(m.group(1).replace("/", ".")) if path.exists() else None
+            fn = getattr(module, m.group(2), None) if module is not None else None
+            if not inspect.isfunction(fn) or fn.__module__ != module.__name__:
+                problems.append(f"{tok!r}: no such function in that file")
+            elif len(inspect.getsource(fn).splitlines()) > 60:
+                problems.append(f"{tok!r}: longer than one screen")
+            else:
+                context = fn
+            continue
         if re.match(r"(tutorials|docs|tools|tests)/", tok):
             path = ROOT / tok.split()[0]
             if not path.exists():
@@ -276,6 +291,10 @@ def test_the_resolver_can_fail():
     assert check_implementation_cell("`optimizers.norms.no_such_norm`")
     assert check_implementation_cell("`Adam` (`no_such_argument_anywhere`)")
     assert check_implementation_cell("`tutorials/99_missing.py`")
+    assert check_implementation_cell("`tinygrad_ngd/optimizers/adam.py:no_such_rule`")
+    assert check_implementation_cell("`tinygrad_ngd/optimizers/adam.py:Optimizer`")     # imported, not defined there
+    assert check_implementation_cell("`tinygrad_ngd/optimizers/adam.py:adam_update` (`no_such_branch_word`)")
+    assert not check_implementation_cell("`tinygrad_ngd/optimizers/adam.py:adam_update` (`amsgrad` branch)")
     assert check_implementation_cell("`tutorials/01_autodiff.no_such_function`")
     assert not check_implementation_cell("`tutorials/01_autodiff.hvp_by_hand`")
     assert not check_implementation_cell("`tinygrad_ngd.optimizers.Adam` (`lr`), `NGD(norm=\"linf\")`, `Newton.step`")

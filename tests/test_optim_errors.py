@@ -54,7 +54,7 @@ def _params(n=5, blocks=None, dtype=np.float64):
     (lambda p: O.DeltaBarDelta(p, kappa=-1.0), "kappa"),
     (lambda p: O.SGDHistory(p, tau=-1.0), "tau"),
     (lambda p: O.ASGD(p, lambd=-1.0), "lambd"),
-    (lambda p: O.ASGD(p, lr=[0.1, 0.1]), "lr"),
+    (lambda p: O.ASGD(p, lr=[0.1, 0.1, 0.1]), "lr"),       # per block is allowed (issue 14); 3 for 2 blocks is not
 ])
 def test_bad_hyper_parameters_name_the_argument(make, match):
     with pytest.raises(ValueError, match=match):

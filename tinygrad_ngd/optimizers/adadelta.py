@@ -18,13 +18,28 @@ Symbols: lr = α; rho = γ₁ = γ₂ = ρ; eps = ε; states ``square_avg`` = r,
 from __future__ import annotations
 
 from .. import backend as B
-from .base import Optimizer, check_eps, check_nonnegative
-from .clipping import regularized_gradient
-from .rmsprop import check_decay
+from .base import Optimizer
+from .checks import check_decay, check_eps, check_nonnegative
+
+
+def adadelta_update(theta, g, r, p, *, lr, rho, eps, weight_decay, maximize) -> None:
+    """One AdaDelta step in place [Misra, AdaDelta; Zeiler 2012; PyTorch ``Adadelta``]."""
+    xp = B.array_module(theta)
+    if maximize:
+        g = -g                                          # maximize f: ascend along +g
+    if weight_decay:
+        g = g + weight_decay * theta                    # L2: g ← g + λθ
+    r *= rho
+    r += (1 - rho) * g * g                              # r_t = ρr_{t−1} + (1 − ρ)f′²  ((1 − ρ)g first)
+    delta = xp.sqrt(p + eps) / xp.sqrt(r + eps) * g     # Δ = √(p + ε)/√(r + ε)·f′  (units of θ)
+    p *= rho
+    p += (1 - rho) * delta * delta                      # p_{t+1} = ρp_t + (1 − ρ)Δ²
+    theta -= lr * delta                                 # θ_{t+1} = θ_t − α·Δ
 
 
 class Adadelta(Optimizer):
-    """Adadelta(params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False)."""
+    """Adadelta(params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False).
+    The update is :func:`adadelta_update`."""
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False,
                  skip_nonfinite=False):
@@ -36,16 +51,7 @@ class Adadelta(Optimizer):
 
     def _update(self, g) -> None:
         h = self.hyper
-        rho, eps = h["rho"], h["eps"]
-        lr = self.lr_vector()
-        theta = self.params.data
-        xp = B.array_module(theta)
-        r = self.zeros_state("square_avg")
-        p = self.zeros_state("acc_delta")
-        for s in self.chunks():
-            d = regularized_gradient(g[s], theta[s], h["weight_decay"], h["maximize"],
-                                     out=self.scratch("d", g[s]))
-            r[s] = rho * r[s] + (1 - rho) * d * d                    # r_t
-            delta = xp.sqrt(p[s] + eps) / xp.sqrt(r[s] + eps) * d     # RMS(updates)/RMS(g)·g
-            p[s] = rho * p[s] + (1 - rho) * delta * delta             # p_{t+1}
-            theta[s] -= self.at(lr, s) * delta
+        arrays = {"theta": self.params.data, "g": g, "r": self.zeros_state("square_avg"),
+                  "p": self.zeros_state("acc_delta")}
+        self.apply(adadelta_update, arrays, lr=self.lr_vector(), rho=h["rho"], eps=h["eps"],
+                   weight_decay=h["weight_decay"], maximize=h["maximize"])

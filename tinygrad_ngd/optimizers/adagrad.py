@@ -21,20 +21,31 @@ Symbols: lr = α (note 004, 002) = η (note 003); eps = δ; state ``sum`` = r.
 from __future__ import annotations
 
 from .. import backend as B
-from .base import Optimizer, check_eps, check_nonnegative
-from .clipping import regularized_gradient
+from .base import Optimizer
+from .checks import check_eps, check_eps_mode, check_nonnegative
 
 _EPS_MODES = ("outside_sqrt", "none")
 
 
-def check_eps_mode(eps_mode, allowed):
-    if eps_mode not in allowed:
-        raise ValueError(f"invalid eps_mode: {eps_mode!r} (expected one of {allowed})")
+def adagrad_update(theta, g, r, *, lr, lr_decay, t, eps, eps_mode, weight_decay, maximize) -> None:
+    """One AdaGrad step in place [Ravasi, AdaGrad; Duchi et al. 2011; PyTorch ``Adagrad``].
+    (r = Σg² itself is what overflows for |g| ≳ 1.8e19 in float32: no order avoids that.)"""
+    xp = B.array_module(theta)
+    if maximize:
+        g = -g                                      # maximize f: ascend along +g
+    if weight_decay:
+        g = g + weight_decay * theta                # L2: g ← g + λθ
+    clr = lr / (1 + (t - 1) * lr_decay)             # α_t = α/(1 + (t − 1)·lr_decay)  (PyTorch)
+    r += g * g                                      # r_{i+1} = r_i + g·g
+    if eps_mode == "outside_sqrt":
+        theta -= clr * g / (xp.sqrt(r) + eps)       # Δθ = −α/(δ + √r)·g  ([Ravasi], PyTorch)
+    else:
+        theta -= clr * g / xp.sqrt(r)               # Δθ = −α/√r·g  ([Misra], [Soto]: no ε)
 
 
 class Adagrad(Optimizer):
     """Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-    eps=1e-10, maximize=False, eps_mode="outside_sqrt")."""
+    eps=1e-10, maximize=False, eps_mode="outside_sqrt").  The update is :func:`adagrad_update`."""
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, maximize=False, eps_mode="outside_sqrt", skip_nonfinite=False):
@@ -46,24 +57,10 @@ class Adagrad(Optimizer):
         super().__init__(params, lr, skip_nonfinite, lr_decay=lr_decay, weight_decay=weight_decay,
                          initial_accumulator_value=initial_accumulator_value, eps=eps,
                          maximize=bool(maximize), eps_mode=eps_mode)
-        self.zeros_state("sum", fill=initial_accumulator_value)    # r₀
+        self.zeros_state("sum", fill=self.hyper["initial_accumulator_value"])    # r₀
 
     def _update(self, g) -> None:
         h = self.hyper
-        t = self.step_count + 1
-        clr = self.lr_vector() / (1 + (t - 1) * h["lr_decay"])   # α_t
-        theta = self.params.data
-        xp = B.array_module(theta)
-        r = self.state["sum"]
-        for s in self.chunks():
-            d = regularized_gradient(g[s], theta[s], h["weight_decay"], h["maximize"],
-                                     out=self.scratch("d", g[s]))
-            tmp = self.scratch("tmp", g[s])
-            xp.multiply(d, d, out=tmp)
-            xp.add(r[s], tmp, out=r[s])                   # r ← r + g·g
-            xp.sqrt(r[s], out=tmp)
-            if h["eps_mode"] == "outside_sqrt":
-                xp.add(tmp, h["eps"], out=tmp)            # δ + √r
-            xp.divide(d, tmp, out=tmp)
-            xp.multiply(tmp, self.at(clr, s), out=tmp)
-            xp.subtract(theta[s], tmp, out=theta[s])      # θ ← θ − α·g/(δ + √r)
+        self.apply(adagrad_update, {"theta": self.params.data, "g": g, "r": self.state["sum"]},
+                   lr=self.lr_vector(), lr_decay=h["lr_decay"], t=self.step_count + 1, eps=h["eps"],
+                   eps_mode=h["eps_mode"], weight_decay=h["weight_decay"], maximize=h["maximize"])

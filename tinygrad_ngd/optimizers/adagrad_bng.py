@@ -17,7 +17,8 @@ convex F, E[f(x̄_T) − f(x*)] = O(1/√T) for the average iterate x̄_T = (1/T
 from __future__ import annotations
 
 from .. import backend as B
-from .base import Optimizer, check_positive
+from .base import Optimizer
+from .checks import check_positive
 from .norms import l2_norm, safe_divide, scope_slices
 
 

@@ -39,24 +39,53 @@ from __future__ import annotations
 import math
 
 from .. import backend as B
-from .adagrad import check_eps_mode
-from .base import Optimizer, check_eps, check_nonnegative, lerp_
-from .clipping import decoupled_weight_decay_, regularized_gradient
-from .rmsprop import check_decay
+from .base import Optimizer
+from .checks import check_betas, check_eps, check_eps_mode, check_nonnegative
 
 _EPS_MODES = ("outside_sqrt", "hat", "none")
 
 
-def check_betas(betas):
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"invalid betas: {betas!r} (expected a pair (β₁, β₂))")
-    check_decay("betas[0]", betas[0])
-    check_decay("betas[1]", betas[1])
+def adam_update(theta, g, m, v, v_max, *, lr, beta1, beta2, eps, eps_mode, t, weight_decay,
+                decoupled_weight_decay, amsgrad, maximize) -> None:
+    """One Adam step in place [Kingma & Ba 2015, Alg. 1; PyTorch ``Adam``/``AdamW``].
+
+    Printed:  m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ),  θ ← θ − α·m̂/(√v̂ + ε).
+    Code ("efficient" form, end of Kingma & Ba §2): multiply through by √(1 − β₂ᵗ):
+              θ ← θ − [α·√(1 − β₂ᵗ)/(1 − β₁ᵗ)]·m/(√v + ε̂),   ε̂ = ε·√(1 − β₂ᵗ).
+    m ← β₁m + (1 − β₁)g is written m + (1 − β₁)(g − m) (expand: the same number), or for
+    1 − β₁ >= ½ as g − β₁(g − m): PyTorch's two-branch ``lerp`` rounding (with β₁ computed
+    as 1 − (1 − β₁), as torch does).
+    """
+    xp = B.array_module(theta)
+    if maximize:
+        g = -g                                            # maximize f: ascend along +g
+    if weight_decay and decoupled_weight_decay:
+        theta *= 1 - lr * weight_decay                    # AdamW: θ ← θ(1 − αλ) [Loshchilov & Hutter]
+    elif weight_decay:
+        g = g + weight_decay * theta                      # L2: g ← g + λθ
+    if 1 - beta1 < 0.5:
+        m += (1 - beta1) * (g - m)                        # m ← β₁m + (1 − β₁)g  (lerp, branch 1)
+    else:
+        m[...] = g - (1 - (1 - beta1)) * (g - m)          # the same, lerp branch 2
+    v *= beta2
+    v += (1 - beta2) * g * g                              # v ← β₂v + (1 − β₂)g²  ((1 − β₂)g first: no overflow)
+    if amsgrad:
+        v_max[...] = xp.maximum(v_max, v)                 # AMSGrad: divide by max(v) so far [Reddi et al. 2018]
+    root_bias2 = math.sqrt(1 - beta2 ** t)                # √(1 − β₂ᵗ)
+    step = lr * (root_bias2 / (1 - beta1 ** t))           # α·√(1 − β₂ᵗ)/(1 − β₁ᵗ)
+    if eps_mode == "outside_sqrt":
+        eps_hat = eps * root_bias2                        # ε on √v̂ (PyTorch; [Ravasi]'s δ)
+    elif eps_mode == "hat":
+        eps_hat = eps                                     # Keras' ε̂, on the uncorrected √v
+    else:
+        eps_hat = 0.0                                     # [Misra] writes no ε
+    theta -= step * m / (xp.sqrt(v_max if amsgrad else v) + eps_hat)   # θ ← θ − α·m̂/(√v̂ + ε)
 
 
 class Adam(Optimizer):
     """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
-    maximize=False, decoupled_weight_decay=False, eps_mode="outside_sqrt")."""
+    maximize=False, decoupled_weight_decay=False, eps_mode="outside_sqrt").
+    The update is :func:`adam_update`."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, maximize=False, decoupled_weight_decay=False,
@@ -71,55 +100,14 @@ class Adam(Optimizer):
 
     def _update(self, g) -> None:
         h = self.hyper
-        beta1, beta2 = h["betas"]
-        t = self.step_count + 1
-        lr = self.lr_vector()
-        bias1 = 1 - beta1 ** t                       # 1 − β₁ᵗ
-        root_bias2 = math.sqrt(1 - beta2 ** t)       # √(1 − β₂ᵗ)
-        step_size = lr * (root_bias2 / bias1)        # α·√(1 − β₂ᵗ)/(1 − β₁ᵗ)
-        eps_hat = {"outside_sqrt": h["eps"] * root_bias2, "hat": h["eps"], "none": 0.0}[h["eps_mode"]]
-        theta = self.params.data
-        m = self.zeros_state("exp_avg")
-        v = self.zeros_state("exp_avg_sq")
-        v_max = self.zeros_state("max_exp_avg_sq") if h["amsgrad"] else None
-        decoupled = h["decoupled_weight_decay"]
-        for s in self.chunks():
-            if decoupled and h["weight_decay"] != 0:
-                decoupled_weight_decay_(theta[s], self.at(lr, s), h["weight_decay"])
-            d = regularized_gradient(g[s], theta[s], 0.0 if decoupled else h["weight_decay"],
-                                     h["maximize"], out=self.scratch("d", g[s]))
-            tmp = self.scratch("tmp", g[s])
-            _first_moment(m[s], d, beta1, tmp)
-            _second_moment(v[s], d, beta2, tmp)
-            if v_max is not None:
-                B.array_module(theta).maximum(v_max[s], v[s], out=v_max[s])
-            _adam_step(theta[s], m[s], v[s] if v_max is None else v_max[s],
-                       self.at(step_size, s), eps_hat, tmp)
-
-
-def _first_moment(m, g, beta1, tmp) -> None:
-    """m ← β₁m + (1 − β₁)g, as PyTorch's lerp of m towards g with weight 1 − β₁."""
-    lerp_(m, g, 1 - beta1, tmp)
-
-
-def _second_moment(v, g, beta2, tmp) -> None:
-    """v ← β₂v + (1 − β₂)g·g."""
-    xp = B.array_module(v)
-    xp.multiply(g, g, out=tmp)
-    xp.multiply(tmp, 1 - beta2, out=tmp)
-    xp.multiply(v, beta2, out=v)
-    xp.add(v, tmp, out=v)
-
-
-def _adam_step(theta, m, v, step_size, eps_hat, tmp) -> None:
-    """θ ← θ − step_size·m/(√v + ε̂)."""
-    xp = B.array_module(theta)
-    xp.sqrt(v, out=tmp)
-    if eps_hat:
-        xp.add(tmp, eps_hat, out=tmp)
-    xp.divide(m, tmp, out=tmp)
-    xp.multiply(tmp, step_size, out=tmp)
-    xp.subtract(theta, tmp, out=theta)
+        arrays = {"theta": self.params.data, "g": g, "m": self.zeros_state("exp_avg"),
+                  "v": self.zeros_state("exp_avg_sq"),
+                  "v_max": self.zeros_state("max_exp_avg_sq") if h["amsgrad"] else None}
+        self.apply(adam_update, arrays, lr=self.lr_vector(), beta1=h["betas"][0], beta2=h["betas"][1],
+                   eps=h["eps"],
+                   eps_mode=h["eps_mode"], t=self.step_count + 1, weight_decay=h["weight_decay"],
+                   decoupled_weight_decay=h["decoupled_weight_decay"], amsgrad=h["amsgrad"],
+                   maximize=h["maximize"])
 
 
 class AdamW(Adam):

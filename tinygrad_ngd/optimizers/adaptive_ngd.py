@@ -26,46 +26,34 @@ decays monotonically in the stochastic one; tutorials/04_adaptive_ngd.py shows b
 
 from __future__ import annotations
 
-import math
-
-from .base import Optimizer, check_positive
-from .ngd import check_momentum
-from .norms import (
-    check_norm,
-    check_scope,
-    cosine,
-    normalize,
-    normalize_blocks,
-    scope_slices,
-)
+from .. import backend as B
+from .base import Optimizer
+from .checks import check_momentum, check_norm, check_number, check_positive, check_range, check_scope
+from .ngd import velocity
+from .norms import cosine, normalize, normalize_blocks, scope_slices
 
 FORMS = ("multiplicative", "additive")
 
 
-def _check_finite_number(name: str, value) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise ValueError(f"invalid {name}: {value!r} (expected a finite number)")
+def lambda_update(lam, g, g_prev, *, form, beta, lr_min, lr_max, norm="l2"):
+    """λ^(k+1) of one block from G^(k), G^(k−1) [Kolasiński 2018, §3, §3.1, Alg. 1] (a new array).
 
-
-def _check_range(lo_name, lo, hi_name, hi) -> None:
-    if lo > hi:
-        raise ValueError(f"invalid {lo_name} > {hi_name}: {lo!r} > {hi!r} (expected {lo_name} <= {hi_name})")
-
-
-def multiplicative_lr(lam, cos, beta, lr_min, lr_max):
-    """λ^(k+1) = clip[λ^(k)(1 + β cos(G^(k), G^(k−1))), λmin, λmax] (note 000 §3.1, Algorithm 1)."""
-    return (lam * (1 + beta * cos)).clip(lr_min, lr_max)
-
-
-def additive_lr(lam, g, g_prev_hat, beta, lr_min, lr_max):
-    """λ^(k+1) = λ^(k) + β G^(k)ᵀ Ĝ^(k−1) (note 000 §3), clipped to [λmin, λmax] because λ
-    may otherwise turn negative (the first problem §3.1 names)."""
-    return (lam + beta * (g * g_prev_hat).sum()).clip(lr_min, lr_max)
+    multiplicative (§3.1, Alg. 1):  λ^(k+1) = clip[λ^(k)(1 + β cos(G^(k), G^(k−1))), λmin, λmax]
+    additive (§3):                  λ^(k+1) = λ^(k) + β G^(k)ᵀ Ĝ^(k−1), clipped to [λmin, λmax]
+    because λ may otherwise turn negative (the first problem §3.1 names).  G^(−1) = 0 gives
+    cos = 0 and Ĝ = 0: λ does not move at k = 0.  The same rule adapts the momentum m with
+    (G^(k), V^(k−2)) in place of (G^(k), G^(k−1)) (module docstring).
+    """
+    xp = B.array_module(lam)
+    if form == "multiplicative":
+        return xp.clip(lam * (1 + beta * cosine(g, g_prev)), lr_min, lr_max)       # §3.1
+    return xp.clip(lam + beta * xp.sum(g * normalize(g_prev, norm)), lr_min, lr_max)  # §3
 
 
 class AdaptiveNGD(Optimizer):
     """Normalized gradient descent with a per-block adaptive learning rate (note 000,
-    Algorithm 1; §3–§5).
+    Algorithm 1; §3–§5).  The λ rule is :func:`lambda_update`; the step's velocity is
+    :func:`.ngd.velocity`, the same function NGD uses.
 
     Arguments → the note's symbols:
       lr              λ_l^(0), initial learning rate (scalar or one per block), in [λmin, λmax]
@@ -91,22 +79,22 @@ class AdaptiveNGD(Optimizer):
         check_scope(scope, "AdaptiveNGD")
         if form not in FORMS:
             raise ValueError(f"AdaptiveNGD: unknown form {form!r}; expected one of {FORMS}")
-        _check_finite_number("beta", beta)
+        check_number("beta", beta)
         if form == "multiplicative" and not -1 < beta < 1:
             raise ValueError(f"invalid beta: {beta!r} (the multiplicative form needs -1 < beta < 1 "
                              "so that 1 + beta*cos stays positive, note 000 §3.1)")
         check_positive("lr_min", lr_min)
         check_positive("lr_max", lr_max)
-        _check_range("lr_min", lr_min, "lr_max", lr_max)
+        check_range("lr_min", lr_min, "lr_max", lr_max)
         check_momentum("momentum", momentum)
         momentum_beta = beta if momentum_beta is None else momentum_beta
         if adaptive_momentum:
-            _check_finite_number("momentum_beta", momentum_beta)
+            check_number("momentum_beta", momentum_beta)
             if not -1 < momentum_beta < 1:
                 raise ValueError(f"invalid momentum_beta: {momentum_beta!r} (expected -1 < momentum_beta < 1)")
             check_momentum("momentum_min", momentum_min)
             check_momentum("momentum_max", momentum_max)
-            _check_range("momentum_min", momentum_min, "momentum_max", momentum_max)
+            check_range("momentum_min", momentum_min, "momentum_max", momentum_max)
             if not momentum_min <= momentum <= momentum_max or momentum == 0:
                 raise ValueError(f"invalid momentum: {momentum!r} (adaptive_momentum needs an initial "
                                  f"momentum > 0 in [momentum_min, momentum_max] = "
@@ -136,54 +124,36 @@ class AdaptiveNGD(Optimizer):
 
     def block_lrs(self) -> list:
         """The current λ_l of each scope block as floats (host transfer: for logging)."""
-        from .. import backend as B  # local: only this logging helper leaves the device
         lam = self._lambda()
         return [B.item(lam[sl.start]) for sl in self.slices]
 
     def block_momenta(self) -> list:
         """The current m_l of each scope block as floats (host transfer: for logging)."""
-        from .. import backend as B
         m = self._momentum()
         return [B.item(m[sl.start]) for sl in self.slices]
 
     # ------------------------------------------------------------ the step
-    def _direction(self, g):
-        """G^(k), or V^(k) = m V^(k−1) + G^(k) (note 000 §5).  Keeps V^(k−2) for the
-        adaptive-momentum cosine."""
-        h = self.hyper
-        if h["momentum"] == 0:
-            return g
-        v = self.zeros_state("velocity")
-        if h["adaptive_momentum"]:
-            self.zeros_state("velocity_prev")[...] = v           # V^(k−1) becomes V^(k−2) next step
-            v *= self._momentum()
-        else:
-            v *= h["momentum"]
-        v += g
-        return v
-
     def _update(self, g) -> None:
+        """Algorithm 1 of [Kolasiński 2018] (not chunked: norms and cosines read whole blocks)."""
         h = self.hyper
-        lam = self._lambda()
+        lam = self._lambda()                                       # λ_l^(k)
         g_prev = self.zeros_state("prev_grad")                     # G^(k−1), 0 at k = 0
-        v_older = self.state.get("velocity_prev")                  # V^(k−2) before _direction
+        v_older = self.state.get("velocity_prev")                  # V^(k−2) (adaptive momentum)
         v_older = None if v_older is None else v_older.copy()
-        # 1. θ^(k+1) = θ^(k) − λ^(k) D/‖D‖ with D = G or V
-        d_hat = normalize_blocks(self._direction(g), self.slices, h["norm"])
-        self.params.data -= lam * d_hat
-        # 2. λ^(k+1) from the raw gradients G^(k), G^(k−1), never from V (note 000 §5)
-        for sl in self.slices:
-            if h["form"] == "multiplicative":
-                lam[sl] = multiplicative_lr(lam[sl], cosine(g[sl], g_prev[sl]), h["beta"],
-                                            h["lr_min"], h["lr_max"])
-            else:
-                lam[sl] = additive_lr(lam[sl], g[sl], normalize(g_prev[sl], h["norm"]), h["beta"],
-                                      h["lr_min"], h["lr_max"])
-        # 3. m^(k+1) from cos(G^(k), V^(k−2)) (module docstring)
-        if h["adaptive_momentum"] and v_older is not None:
+        d = g
+        if h["momentum"]:                                          # §5: D = V^(k) = m V^(k−1) + G^(k)
+            d = self.zeros_state("velocity")
+            if h["adaptive_momentum"]:
+                self.zeros_state("velocity_prev")[...] = d         # V^(k−1) becomes V^(k−2) next step
+            velocity(d, g, self._momentum() if h["adaptive_momentum"] else h["momentum"])
+        self.params.data -= lam * normalize_blocks(d, self.slices, h["norm"])  # θ −= λ^(k) D/‖D‖
+        for sl in self.slices:                                     # λ^(k+1) from raw G, never V (§5)
+            lam[sl] = lambda_update(lam[sl], g[sl], g_prev[sl], form=h["form"], beta=h["beta"],
+                                    lr_min=h["lr_min"], lr_max=h["lr_max"], norm=h["norm"])
+        if h["adaptive_momentum"] and v_older is not None:         # m^(k+1) from cos(G^(k), V^(k−2))
             m = self._momentum()
             for sl in self.slices:
-                m[sl] = multiplicative_lr(m[sl], cosine(g[sl], v_older[sl]), h["momentum_beta"],
-                                          h["momentum_min"], h["momentum_max"])
-        # 4. G^(k−1) ← G^(k)
-        g_prev[...] = g
+                m[sl] = lambda_update(m[sl], g[sl], v_older[sl], form="multiplicative",
+                                      beta=h["momentum_beta"], lr_min=h["momentum_min"],
+                                      lr_max=h["momentum_max"])
+        g_prev[...] = g                                            # G^(k−1) ← G^(k)

@@ -16,6 +16,10 @@ decaying rate and a running average ā of all iterates after step t₀,
     ā ← ā + μ_t·(θ − ā)                 (ā = θ while μ_t = 1, i.e. up to step t₀ + 1)
     η_{t+1} = lr/(1 + λ·lr·t)^α,   μ_{t+1} = 1/max(1, t − t₀)
 
+As in PyTorch, η₁ is the lr at the *first step* (not at construction: a schedule that
+lowers lr before step 1 is obeyed) and η_{t+1} uses the lr of step t.  A per-block lr
+gives each block its own η (PyTorch's per-group ``eta``).
+
 Symbols: lr = η₀; lambd = λ; alpha = α (decay power); t0 = t₀; state ``ax`` = ā.
 """
 
@@ -24,8 +28,8 @@ from __future__ import annotations
 import contextlib
 
 from .. import backend as B
-from .base import Optimizer, check_nonnegative
-from .clipping import regularized_gradient
+from .base import Optimizer
+from .checks import check_int, check_nonnegative
 
 
 @contextlib.contextmanager
@@ -46,8 +50,7 @@ class PolyakAverage:
     optimizer step; :meth:`average` returns θ̄; ``with avg.swapped(): evaluate()``."""
 
     def __init__(self, params, window: int):
-        if not isinstance(window, int) or isinstance(window, bool) or window < 1:
-            raise ValueError(f"invalid window: {window!r} (expected an integer N >= 1)")
+        check_int("window (N)", window, 1)
         self.params = params
         self.window = window
         xp = B.array_module(params.data)
@@ -71,38 +74,52 @@ class PolyakAverage:
         return evaluate_at(self.params, self.average())
 
 
+def asgd_update(theta, g, ax, *, eta, mu, lambd, weight_decay, maximize) -> None:
+    """One averaged-SGD step in place [Polyak & Juditsky 1992; Bottou 2012; PyTorch ``ASGD``]."""
+    if maximize:
+        g = -g                                  # maximize f: ascend along +g
+    if weight_decay:
+        g = g + weight_decay * theta            # L2: g ← g + λ_wd·θ
+    theta *= 1 - lambd * eta                    # θ ← θ·(1 − λ·η_t)
+    theta -= eta * g                            #     − η_t·g
+    if mu != 1:
+        ax += mu * (theta - ax)                 # ā ← ā + μ_t·(θ − ā)
+    else:
+        ax[...] = theta                         # μ_t = 1: ā = θ
+
+
 class ASGD(Optimizer):
     """ASGD(params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, maximize=False);
-    ``averaged()`` is ā and ``swapped()`` evaluates there."""
+    ``averaged()`` is ā and ``swapped()`` evaluates there.  The update is :func:`asgd_update`;
+    the rates η_t (one per block for a per-block lr) and μ_t are ``scalars["eta"]``/``["mu"]``."""
 
     def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0,
                  maximize=False, skip_nonfinite=False):
-        if isinstance(lr, (list, tuple)):
-            raise ValueError("invalid lr: ASGD takes one scalar lr (its rate schedule η_t is global)")  # noqa: TRY004
         check_nonnegative("lambd", lambd)
         check_nonnegative("alpha", alpha)
         check_nonnegative("t0", t0)
         check_nonnegative("weight_decay", weight_decay)
         super().__init__(params, lr, skip_nonfinite, lambd=lambd, alpha=alpha, t0=t0,
                          weight_decay=weight_decay, maximize=bool(maximize))
-        self.scalars.update(eta=float(lr), mu=1.0)
+
+    def _eta_schedule(self, t):
+        """η_{t+1} = lr/(1 + λ·lr·t)^α from the current lr (a float, or one per block)."""
+        h = self.hyper
+        lrs = h["lr"] if isinstance(h["lr"], (list, tuple)) else [h["lr"]]
+        etas = [lr / ((1 + h["lambd"] * lr * t) ** h["alpha"]) for lr in lrs]
+        return etas if isinstance(h["lr"], (list, tuple)) else etas[0]
 
     def _update(self, g) -> None:
         h = self.hyper
         t = self.step_count + 1
-        eta, mu = self.scalars["eta"], self.scalars["mu"]
-        theta = self.params.data
-        ax = self.zeros_state("ax")
-        for s in self.chunks():
-            d = regularized_gradient(g[s], theta[s], h["weight_decay"], h["maximize"],
-                                     out=self.scratch("d", g[s]))
-            theta[s] *= 1 - h["lambd"] * eta               # decay term
-            theta[s] -= eta * d
-            if mu != 1:
-                ax[s] += mu * (theta[s] - ax[s])            # ā ← ā + μ(θ − ā)
-            else:
-                ax[s] = theta[s]
-        self.scalars["eta"] = h["lr"] / ((1 + h["lambd"] * h["lr"] * t) ** h["alpha"])
+        eta = self.scalars.get("eta", h["lr"])          # η₁ = the lr at the first step (PyTorch)
+        if isinstance(eta, (list, tuple)) != isinstance(h["lr"], (list, tuple)):
+            eta = h["lr"]                                # lr switched between scalar and per block
+        eta_vector = self.per_block(eta) if isinstance(eta, (list, tuple)) else eta
+        self.apply(asgd_update, {"theta": self.params.data, "g": g, "ax": self.zeros_state("ax")},
+                   eta=eta_vector, mu=self.scalars.get("mu", 1.0), lambd=h["lambd"],
+                   weight_decay=h["weight_decay"], maximize=h["maximize"])
+        self.scalars["eta"] = self._eta_schedule(t)
         self.scalars["mu"] = 1 / max(1, t - h["t0"])
 
     def averaged(self):

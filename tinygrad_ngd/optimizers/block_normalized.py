@@ -13,7 +13,8 @@ AdaGradNG and ``BlockNormalized(Adam(...))`` AdamNG — the "NG" methods of §4.
 
 from __future__ import annotations
 
-from .norms import check_norm, check_scope, normalize_blocks, scope_slices
+from .checks import check_norm, check_scope
+from .norms import normalize_blocks, scope_slices
 from .wrapper import GradientWrapper
 
 

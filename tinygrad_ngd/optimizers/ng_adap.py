@@ -14,7 +14,7 @@ coefficient η = α.  The scaled gradient is handed to any base optimizer
 from __future__ import annotations
 
 from .. import backend as B
-from .base import check_positive
+from .checks import check_positive
 from .norms import l2_norm, safe_divide, scope_slices
 from .wrapper import GradientWrapper
 

@@ -9,25 +9,37 @@ Algorithm 1 (001_98c6ef706a98c477.txt) with a constant step size.
 
 from __future__ import annotations
 
-from .base import Optimizer, check_nonnegative
-from .norms import check_norm, check_scope, normalize_blocks, scope_slices
+from .base import Optimizer
+from .checks import check_momentum, check_norm, check_scope
+from .norms import normalize_blocks, scope_slices
 
 
-def check_momentum(name: str, value) -> None:
-    """ValueError naming the argument unless 0 <= value < 1."""
-    check_nonnegative(name, value)
-    if value >= 1:
-        raise ValueError(f"invalid {name}: {value!r} (expected 0 <= {name} < 1)")
+def velocity(v, g, m) -> None:
+    """V^(k) = m V^(k−1) + G^(k) in place [Kolasiński 2018, §5] (m a number, or per coordinate).
+    Shared with AdaptiveNGD, whose step uses the same V."""
+    v *= m                                          # m V^(k−1)
+    v += g                                          # + G^(k)
+
+
+def ngd_update(theta, g, v, *, lr, momentum, norm, slices) -> None:
+    """One NGD step in place [Kolasiński 2018, §2 and §5]; ``slices`` are the blocks each
+    normalized by its own norm ([Yu et al. 2017, Alg. 1]) or one slice for the whole vector."""
+    d = g
+    if momentum:
+        velocity(v, g, momentum)                    # V^(k) = m V^(k−1) + G^(k)
+        d = v
+    theta -= lr * normalize_blocks(d, slices, norm)  # θ^(k+1) = θ^(k) − λ^(k) D/‖D‖,  D = G or V
 
 
 class NGD(Optimizer):
-    """Normalized gradient descent, note 000 §2 (and §5 with ``momentum > 0``).
+    """Normalized gradient descent, [Kolasiński 2018, §2] (and §5 with ``momentum > 0``);
+    the update is :func:`ngd_update`.
 
-    Arguments → the note's symbols:
+    Arguments → the source's symbols:
       lr        λ (scalar, or one value per block)
       norm      ‖·‖: "linf", "l2", "rms" (= ‖G‖₂/√N) or "std" (see :mod:`.norms`)
-      scope     "block": each block (layer) is normalized by its own norm (note 001,
-                Algorithm 1); "global": the whole vector by one norm (note 000 §2)
+      scope     "block": each block (layer) is normalized by its own norm ([Yu et al. 2017,
+                Alg. 1]); "global": the whole vector by one norm ([Kolasiński 2018, §2])
       momentum  m of §5; the step uses V/‖V‖ with V = mV + G (0 = plain NGD)
 
     A block whose gradient (or velocity) is zero takes a zero step.
@@ -42,16 +54,9 @@ class NGD(Optimizer):
                          momentum=momentum)
         self.slices = scope_slices(params, scope)
 
-    def direction(self, g):
-        """The vector that is normalized: G, or V^(k) = m V^(k−1) + G^(k) (note 000 §5)."""
-        m = self.hyper["momentum"]
-        if m == 0:
-            return g
-        v = self.zeros_state("velocity")
-        v *= m
-        v += g
-        return v
-
     def _update(self, g) -> None:
-        d_hat = normalize_blocks(self.direction(g), self.slices, self.hyper["norm"])
-        self.params.data -= self.lr_vector() * d_hat      # θ −= λ · D/‖D‖
+        # not chunked: a norm reads a whole block
+        h = self.hyper
+        v = self.zeros_state("velocity") if h["momentum"] else None
+        ngd_update(self.params.data, g, v, lr=self.lr_vector(), momentum=h["momentum"],
+                   norm=h["norm"], slices=self.slices)

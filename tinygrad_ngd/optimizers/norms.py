@@ -23,25 +23,12 @@ No ε is added to a norm: G/‖G‖ is then exactly invariant to scaling the los
 from __future__ import annotations
 
 from .. import backend as B
+from .checks import check_norm, check_scope
 
 #: the normalization functions of note 000 §2
 NORMS = ("linf", "l2", "rms", "std")
 #: where a norm is taken: each block (note 001, Algorithm 1) or the whole vector (note 000 §2)
 SCOPES = ("block", "global")
-
-
-def check_norm(norm, who: str) -> str:
-    """ValueError naming ``who`` and listing the valid norms unless ``norm`` is one."""
-    if norm not in NORMS:
-        raise ValueError(f"{who}: unknown norm {norm!r}; expected one of {NORMS}")
-    return norm
-
-
-def check_scope(scope, who: str) -> str:
-    """ValueError naming ``who`` and listing the valid scopes unless ``scope`` is one."""
-    if scope not in SCOPES:
-        raise ValueError(f"{who}: unknown scope {scope!r}; expected one of {SCOPES}")
-    return scope
 
 
 # ---------------------------------------------------------------- the four norms

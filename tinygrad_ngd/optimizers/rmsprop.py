@@ -28,22 +28,51 @@ learning rate.)
 from __future__ import annotations
 
 from .. import backend as B
-from .adagrad import check_eps_mode
-from .base import Optimizer, check_eps, check_nonnegative, lerp_
-from .clipping import regularized_gradient
+from .base import Optimizer
+from .checks import check_decay, check_eps, check_eps_mode, check_nonnegative
 
 _EPS_MODES = ("outside_sqrt", "inside_sqrt", "none")
 
 
-def check_decay(name, value):
-    """A decay rate (β, ρ) must lie in [0, 1)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
-        raise ValueError(f"invalid {name}: {value!r} (expected a number in [0, 1))")
+def rmsprop_update(theta, g, r, g_avg, b, *, lr, rho, eps, eps_mode, weight_decay, momentum,
+                   centered, maximize) -> None:
+    """One RMSprop step in place [Ravasi, RMSProp; Tieleman & Hinton 2012; PyTorch ``RMSprop``]
+    (ρ = PyTorch's ``alpha``).
+
+    ḡ ← ρḡ + (1 − ρ)g is written ḡ + (1 − ρ)(g − ḡ) (expand: the same number), or for
+    1 − ρ >= ½ as g − ρ(g − ḡ): PyTorch's two-branch ``lerp`` rounding.
+    """
+    xp = B.array_module(theta)
+    if maximize:
+        g = -g                                          # maximize f: ascend along +g
+    if weight_decay:
+        g = g + weight_decay * theta                    # L2: g ← g + λθ
+    r *= rho
+    r += (1 - rho) * g * g                              # r ← ρr + (1 − ρ)g·g ((1 − ρ)g first: no overflow)
+    second = r
+    if centered:                                        # [Graves 2013]
+        if 1 - rho < 0.5:
+            g_avg += (1 - rho) * (g - g_avg)            # ḡ ← ρḡ + (1 − ρ)g  (lerp, branch 1)
+        else:
+            g_avg[...] = g - (1 - (1 - rho)) * (g - g_avg)  # same, lerp branch 2
+        second = r - g_avg * g_avg                      # r − ḡ², the variance estimate
+    if eps_mode == "outside_sqrt":
+        denom = xp.sqrt(second) + eps                   # δ + √r   ([Ravasi], PyTorch)
+    elif eps_mode == "inside_sqrt":
+        denom = xp.sqrt(second + eps)                   # √(r + ε) (TF1, Keras 3, optax)
+    else:
+        denom = xp.sqrt(second)                         # √r       ([Misra], [Soto])
+    if momentum > 0:
+        b[...] = momentum * b + g / denom               # b ← μb + g/(δ + √r)
+        theta -= lr * b                                 # θ ← θ − α·b
+    else:
+        theta -= lr * (g / denom)                       # Δθ = −α/(δ + √r)·g
 
 
 class RMSprop(Optimizer):
     """RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-    centered=False, maximize=False, eps_mode="outside_sqrt")."""
+    centered=False, maximize=False, eps_mode="outside_sqrt").
+    The update is :func:`rmsprop_update`."""
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, maximize=False, eps_mode="outside_sqrt", skip_nonfinite=False):
@@ -58,29 +87,9 @@ class RMSprop(Optimizer):
 
     def _update(self, g) -> None:
         h = self.hyper
-        rho, eps, mu = h["alpha"], h["eps"], h["momentum"]
-        lr = self.lr_vector()
-        theta = self.params.data
-        xp = B.array_module(theta)
-        r = self.zeros_state("square_avg")
-        g_avg = self.zeros_state("grad_avg") if h["centered"] else None
-        buf = self.zeros_state("momentum_buffer") if mu > 0 else None
-        for s in self.chunks():
-            d = regularized_gradient(g[s], theta[s], h["weight_decay"], h["maximize"],
-                                     out=self.scratch("d", g[s]))
-            r[s] = rho * r[s] + (1 - rho) * d * d               # r ← ρr + (1 − ρ)g²
-            second = r[s]
-            if h["centered"]:
-                lerp_(g_avg[s], d, 1 - rho, self.scratch("tmp", d))  # ḡ ← ρḡ + (1 − ρ)g
-                second = r[s] - g_avg[s] * g_avg[s]             # variance estimate
-            if h["eps_mode"] == "outside_sqrt":
-                denom = xp.sqrt(second) + eps
-            elif h["eps_mode"] == "inside_sqrt":
-                denom = xp.sqrt(second + eps)
-            else:
-                denom = xp.sqrt(second)
-            if mu > 0:
-                buf[s] = mu * buf[s] + d / denom
-                theta[s] -= self.at(lr, s) * buf[s]
-            else:
-                theta[s] -= self.at(lr, s) * (d / denom)
+        arrays = {"theta": self.params.data, "g": g, "r": self.zeros_state("square_avg"),
+                  "g_avg": self.zeros_state("grad_avg") if h["centered"] else None,
+                  "b": self.zeros_state("momentum_buffer") if h["momentum"] > 0 else None}
+        self.apply(rmsprop_update, arrays, lr=self.lr_vector(), rho=h["alpha"], eps=h["eps"],
+                   eps_mode=h["eps_mode"], weight_decay=h["weight_decay"], momentum=h["momentum"],
+                   centered=h["centered"], maximize=h["maximize"])

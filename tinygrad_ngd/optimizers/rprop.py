@@ -26,57 +26,55 @@ Symbols: lr = δ (the initial v₀); etas = (η⁻, η⁺); step_sizes = (v_min,
 from __future__ import annotations
 
 from .. import backend as B
-from .base import Optimizer, check_positive
+from .base import Optimizer
+from .checks import check_choice, check_pair, check_positive
 
 _VARIANTS = ("irprop-", "rprop-", "rprop+")
 
 
+def rprop_update(theta, g, g_prev, v, last_update, *, etas, step_sizes, variant, maximize) -> None:
+    """One Rprop step in place [Misra, Rprop Update; Riedmiller & Braun 1993; PyTorch ``Rprop``].
+    v = the per-weight step sizes, g_prev = f′_{t−1} as remembered (0 after a sign flip)."""
+    xp = B.array_module(theta)
+    eta_minus, eta_plus = etas
+    if maximize:
+        g = -g                                                  # maximize f: ascend along +g
+    agreement = g * g_prev                                      # f′_t·f′_{t−1}
+    factor = xp.where(agreement > 0, eta_plus,                  # same sign:  v_t = η⁺·v_{t−1}
+                      xp.where(agreement < 0, eta_minus, 1.0))  # flip: η⁻·v_{t−1}; else v_{t−1}
+    v[...] = xp.clip(v * factor, *step_sizes)                   # v_t in [v_min, v_max]
+    flipped = agreement < 0
+    if variant == "rprop+":                                     # flip: undo the last update
+        last_update[...] = xp.where(flipped, -last_update, -xp.sign(g) * v)
+        theta += last_update
+    if variant != "rprop-":                                     # iRprop−, Rprop+: forget f′ on a flip
+        g = xp.where(flipped, 0, g)
+    if variant != "rprop+":
+        theta -= xp.sign(g) * v                                 # θ_{t+1} = θ_t − sign(f′_t)·v_t
+    g_prev[...] = g                                             # remembered as f′_{t−1}
+
+
 class Rprop(Optimizer):
     """Rprop(params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), maximize=False,
-    variant="irprop-")."""
+    variant="irprop-").  The update is :func:`rprop_update`."""
 
     def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0), maximize=False,
                  variant="irprop-", skip_nonfinite=False):
         check_positive("lr", lr)
-        if (not isinstance(etas, (tuple, list)) or len(etas) != 2
-                or not all(isinstance(e, (int, float)) for e in etas)
-                or not 0.0 < etas[0] <= 1.0 <= etas[1]):
-            raise ValueError(f"invalid etas: {etas!r} (expected (η⁻, η⁺) with 0 < η⁻ <= 1 <= η⁺)")
-        if (not isinstance(step_sizes, (tuple, list)) or len(step_sizes) != 2
-                or not all(isinstance(e, (int, float)) for e in step_sizes)
-                or not 0.0 <= step_sizes[0] <= step_sizes[1]):
-            raise ValueError(f"invalid step_sizes: {step_sizes!r} (expected (min, max) with "
-                             "0 <= min <= max)")
-        if variant not in _VARIANTS:
-            raise ValueError(f"invalid variant: {variant!r} (expected one of {_VARIANTS})")
+        check_pair("etas", etas, lambda lo, hi: 0.0 < lo <= 1.0 <= hi,
+                   "(η⁻, η⁺) with 0 < η⁻ <= 1 <= η⁺")
+        check_pair("step_sizes", step_sizes, lambda lo, hi: 0.0 <= lo <= hi,
+                   "(min, max) with 0 <= min <= max")
+        check_choice("variant", variant, _VARIANTS)
         super().__init__(params, lr, skip_nonfinite, etas=tuple(etas), step_sizes=tuple(step_sizes),
                          maximize=bool(maximize), variant=variant)
 
     def _update(self, g) -> None:
         h = self.hyper
-        eta_minus, eta_plus = h["etas"]
-        step_min, step_max = h["step_sizes"]
-        theta = self.params.data
-        xp = B.array_module(theta)
         if "step_size" not in self.state:           # v₀ = δ = lr (per block if lr is)
-            self.state["step_size"] = xp.full_like(theta, 0) + self.lr_vector()
-        step_size = self.state["step_size"]
-        previous = self.zeros_state("prev")          # f′_{t−1} (0 before the first step)
-        last_update = self.zeros_state("last_update") if h["variant"] == "rprop+" else None
-        for s in self.chunks():
-            grad = -g[s] if h["maximize"] else g[s].copy()
-            agreement = grad * previous[s]           # f′_t · f′_{t−1}
-            factor = xp.where(agreement > 0, eta_plus, xp.where(agreement < 0, eta_minus, 1.0))
-            xp.clip(step_size[s] * factor, step_min, step_max, out=step_size[s])
-            flipped = agreement < 0
-            if h["variant"] == "rprop-":
-                theta[s] -= xp.sign(grad) * step_size[s]
-            elif h["variant"] == "irprop-":
-                grad[flipped] = 0                    # no move now, no sign memory next step
-                theta[s] -= xp.sign(grad) * step_size[s]
-            else:                                    # rprop+: undo the previous update on a flip
-                update = xp.where(flipped, -last_update[s], -xp.sign(grad) * step_size[s])
-                theta[s] += update
-                last_update[s] = update
-                grad[flipped] = 0
-            previous[s] = grad
+            self.zeros_state("step_size")[...] = self.lr_vector()
+        arrays = {"theta": self.params.data, "g": g, "g_prev": self.zeros_state("prev"),
+                  "v": self.state["step_size"],
+                  "last_update": self.zeros_state("last_update") if h["variant"] == "rprop+" else None}
+        self.apply(rprop_update, arrays, etas=h["etas"], step_sizes=h["step_sizes"],
+                   variant=h["variant"], maximize=h["maximize"])

@@ -31,25 +31,55 @@ Symbols: lr = α (note 002) = η (note 003); momentum = μ (note 002) = γ (note
 
 from __future__ import annotations
 
-from .. import backend as B
 from ..tensor import enable_grad
-from .base import Optimizer, check_nonnegative
-from .clipping import regularized_gradient
+from .base import Optimizer
+from .checks import check_choice, check_nonnegative
 
 _FORMS = ("pytorch", "notes")
 
 
+def sgd_update(theta, g, b, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
+               first) -> None:
+    """One SGD step in place, PyTorch's form (``torch.optim.SGD``): lr multiplies the buffer."""
+    if maximize:
+        g = -g                                          # maximize f: ascend along +g
+    if weight_decay:
+        g = g + weight_decay * theta                    # L2: g ← g + λθ  ([Soto] αΩ(W), Ω = ½‖W‖²)
+    if momentum == 0:
+        theta -= lr * g                                 # θ ← θ − α·g  ([Misra] Vanilla SGD)
+        return
+    if first:
+        b[...] = g                                      # b₁ = g
+    else:
+        b[...] = momentum * b + (1 - dampening) * g     # b ← μb + (1 − dampening)g
+    if nesterov:
+        theta -= lr * (g + momentum * b)                # θ ← θ − lr·(g + μb)  (look-ahead variable)
+    else:
+        theta -= lr * b                                 # θ ← θ − lr·b
+
+
+def sgd_velocity_update(theta, g, v, *, lr, momentum, weight_decay, maximize) -> None:
+    """One SGD step in place, the notes' form [Misra, SGD + Momentum / NAG; Ravasi, Momentum]:
+    the learning rate goes inside the velocity (for NAG, g was taken at θ − μv)."""
+    if maximize:
+        g = -g                                          # maximize f: ascend along +g
+    if weight_decay:
+        g = g + weight_decay * theta                    # L2: g ← g + λθ
+    v[...] = lr * g + momentum * v                      # v_{t+1} = α·f′(θ) + μ·v_t
+    theta -= v                                          # θ_{t+1} = θ_t − v_{t+1}
+
+
 class SGD(Optimizer):
     """SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
-    maximize=False, form="pytorch")  — see the module docstring for both forms."""
+    maximize=False, form="pytorch")  — see the module docstring for both forms; the updates
+    are :func:`sgd_update` (PyTorch) and :func:`sgd_velocity_update` (the notes)."""
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, maximize=False, form="pytorch", skip_nonfinite=False):
         check_nonnegative("momentum", momentum)
         check_nonnegative("dampening", dampening)
         check_nonnegative("weight_decay", weight_decay)
-        if form not in _FORMS:
-            raise ValueError(f"invalid form: {form!r} (expected one of {_FORMS})")
+        check_choice("form", form, _FORMS)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("invalid nesterov=True: Nesterov momentum requires momentum > 0 "
                              f"and dampening = 0 (got momentum={momentum}, dampening={dampening})")
@@ -83,66 +113,12 @@ class SGD(Optimizer):
     # ------------------------------------------------------------------ the update
     def _update(self, g) -> None:
         h = self.hyper
-        lr = self.lr_vector()
-        mu = h["momentum"]
-        theta = self.params.data
+        common = {"lr": self.lr_vector(), "momentum": h["momentum"], "weight_decay": h["weight_decay"],
+                  "maximize": h["maximize"]}
         if h["form"] == "notes":
-            return self._update_notes(g, lr, mu, theta)
-        first = mu != 0 and "momentum_buffer" not in self.state
-        buf = self.zeros_state("momentum_buffer") if mu != 0 else None
-        for s in self.chunks():
-            lr_s = self.at(lr, s)
-            d = regularized_gradient(g[s], theta[s], h["weight_decay"], h["maximize"],
-                                     out=self.scratch("d", g[s]))
-            step = self.scratch("step", g[s])
-            if mu == 0:
-                _plain_step(theta[s], d, lr_s, step)
-            else:
-                _momentum_step(theta[s], d, buf[s], lr_s, mu, h["dampening"], h["nesterov"],
-                               first, step)
-
-    def _update_notes(self, g, lr, mu, theta) -> None:
-        h = self.hyper
-        velocity = self.zeros_state("velocity")
-        for s in self.chunks():
-            lr_s = self.at(lr, s)
-            d = regularized_gradient(g[s], theta[s], h["weight_decay"], h["maximize"],
-                                     out=self.scratch("d", g[s]))
-            _velocity_step(theta[s], d, velocity[s], lr_s, mu, self.scratch("step", g[s]))
-
-
-def _plain_step(theta, d, lr, tmp) -> None:
-    """θ ← θ − lr·g (note 002 "Vanilla SGD"; note 003 w ← w − η ∂L/∂w)."""
-    xp = B.array_module(theta)
-    xp.multiply(d, lr, out=tmp)
-    xp.subtract(theta, tmp, out=theta)
-
-
-def _momentum_step(theta, d, buf, lr, mu, dampening, nesterov, first, tmp) -> None:
-    """PyTorch form: b ← μb + (1 − dampening)g (b = g at first); θ ← θ − lr·b (or g + μb)."""
-    xp = B.array_module(theta)
-    if first:
-        buf[...] = d
-    else:
-        xp.multiply(buf, mu, out=buf)
-        if dampening != 0:
-            xp.multiply(d, 1 - dampening, out=tmp)
-            xp.add(buf, tmp, out=buf)
-        else:
-            xp.add(buf, d, out=buf)
-    if nesterov:
-        xp.multiply(buf, mu, out=tmp)
-        xp.add(tmp, d, out=tmp)          # g + μ·b
-        xp.multiply(tmp, lr, out=tmp)
-    else:
-        xp.multiply(buf, lr, out=tmp)
-    xp.subtract(theta, tmp, out=theta)
-
-
-def _velocity_step(theta, d, velocity, lr, mu, tmp) -> None:
-    """Notes form (note 002): v ← α·g + μ·v;  θ ← θ − v."""
-    xp = B.array_module(theta)
-    xp.multiply(velocity, mu, out=velocity)
-    xp.multiply(d, lr, out=tmp)
-    xp.add(velocity, tmp, out=velocity)
-    xp.subtract(theta, velocity, out=theta)
+            arrays = {"theta": self.params.data, "g": g, "v": self.zeros_state("velocity")}
+            return self.apply(sgd_velocity_update, arrays, **common)
+        first = h["momentum"] != 0 and "momentum_buffer" not in self.state
+        buf = self.zeros_state("momentum_buffer") if h["momentum"] != 0 else None
+        return self.apply(sgd_update, {"theta": self.params.data, "g": g, "b": buf}, **common,
+                          dampening=h["dampening"], nesterov=h["nesterov"], first=first)

@@ -21,7 +21,8 @@ the previous η is kept.
 from __future__ import annotations
 
 from .. import backend as B
-from .base import Optimizer, check_positive
+from .base import Optimizer
+from .checks import check_int, check_positive
 
 
 def bb_step(s, y, m):
@@ -61,8 +62,7 @@ class SGDBB(Optimizer):
         if isinstance(lr, (list, tuple)):
             raise TypeError("invalid lr: SGDBB has one step size for all parameters (a scalar)")
         check_positive("lr", lr)
-        if not isinstance(steps_per_epoch, int) or isinstance(steps_per_epoch, bool) or steps_per_epoch < 1:
-            raise ValueError(f"invalid steps_per_epoch: {steps_per_epoch!r} (expected an integer >= 1)")
+        check_int("steps_per_epoch", steps_per_epoch, 1)
         beta = min(1.0, 10 / steps_per_epoch) if beta is None else beta
         check_positive("beta", beta)
         if beta > 1:

@@ -12,27 +12,23 @@ Symbols: lr = η, tau = τ.
 
 from __future__ import annotations
 
-from .. import backend as B
-from .base import Optimizer, check_nonnegative
+from .base import Optimizer
+from .checks import check_nonnegative
+
+
+def sgd_history_update(theta, g, g_prev, *, lr, tau) -> None:
+    """One step in place [Soto, SGD + History]; g_prev = G^{t−1} (0 before the first step)."""
+    theta -= lr * g + tau * g_prev                  # w^t = w^{t−1} − {η·G^t + τ·G^{t−1}}
+    g_prev[...] = g                                 # G^{t−1} ← G^t
 
 
 class SGDHistory(Optimizer):
-    """SGDHistory(params, lr=1e-3, tau=0.0): w ← w − (η·Gᵗ + τ·Gᵗ⁻¹)."""
+    """SGDHistory(params, lr=1e-3, tau=0.0): w ← w − (η·Gᵗ + τ·Gᵗ⁻¹); :func:`sgd_history_update`."""
 
     def __init__(self, params, lr=1e-3, tau=0.0, skip_nonfinite=False):
         check_nonnegative("tau", tau)
         super().__init__(params, lr, skip_nonfinite, tau=tau)
 
     def _update(self, g) -> None:
-        lr = self.lr_vector()
-        tau = self.hyper["tau"]
-        theta = self.params.data
-        previous = self.zeros_state("previous_grad")   # G^{t−1}, zero before the first step
-        for s in self.chunks():
-            xp = B.array_module(theta)
-            lr_s = self.at(lr, s)
-            step = self.scratch("step", g[s])
-            xp.multiply(g[s], lr_s, out=step)                 # η·Gᵗ
-            xp.add(step, xp.multiply(previous[s], tau), out=step)  # + τ·Gᵗ⁻¹
-            xp.subtract(theta[s], step, out=theta[s])
-            previous[s] = g[s]
+        arrays = {"theta": self.params.data, "g": g, "g_prev": self.zeros_state("previous_grad")}
+        self.apply(sgd_history_update, arrays, lr=self.lr_vector(), tau=self.hyper["tau"])
