@@ -41,16 +41,13 @@ from ..flat import FlatParameters
 from ..layers.whitened import whitened_layers
 from ..tensor import Tensor, no_grad
 from .base import Optimizer
+from .checks import check_int
 from .sgd import SGD
 from .state_checks import check_count, require_keys
 from .wrapper import GradientWrapper
 
 WHITENINGS = ("pca", "zca")
 
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"PRONG: {name} must be an integer >= {minimum}, got {value!r}")
 
 
 def input_statistics(h):
@@ -112,8 +109,8 @@ class PRONG(GradientWrapper):
                  whitening="pca", base=None, whiten_at_start=True, skip_nonfinite=False):
         if not isinstance(params, FlatParameters):
             raise TypeError(f"PRONG: params must be a FlatParameters, got {type(params).__name__}")
-        _check_int("T (the reparametrization period)", T, 1)
-        _check_int("n_samples (N_s)", n_samples, 1)
+        check_int("T (the reparametrization period)", T, 1)
+        check_int("n_samples (N_s)", n_samples, 1)
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not math.isfinite(epsilon) \
                 or epsilon < 0:
             raise ValueError(f"PRONG: epsilon (ε, the eigenvalue regularizer) must be a finite number "
@@ -243,8 +240,8 @@ class PRONG(GradientWrapper):
         check_count(self, "t", state["t"])
         check_count(self, "n_reparametrizations", state.get("n_reparametrizations", 0))
         h = state["hyper"]
-        _check_int("T (the reparametrization period)", h["T"], 1)
-        _check_int("n_samples (N_s)", h["n_samples"], 1)
+        check_int("T (the reparametrization period)", h["T"], 1)
+        check_int("n_samples (N_s)", h["n_samples"], 1)
         if h["epsilon"] < 0:
             raise ValueError(f"PRONG.load_state_dict: epsilon must be >= 0, got {h['epsilon']!r}")
 

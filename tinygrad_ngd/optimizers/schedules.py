@@ -24,6 +24,7 @@ import math
 from collections import Counter
 
 from .base import Optimizer
+from .checks import check_int
 from .wrapper import GradientWrapper
 
 
@@ -50,10 +51,6 @@ def _innermost(optimizer):
         optimizer = optimizer.base
     return optimizer
 
-
-def _check_int(name, value, minimum):
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"invalid {name}: {value!r} (expected an integer >= {minimum})")
 
 
 def _check_number(name, value, lo, hi, lo_open=False, hi_open=False):
@@ -123,7 +120,7 @@ class StepLR(LRScheduler):
     """α ← γ·α every ``step_size`` epochs: α_e = α₀·γ^⌊e/step_size⌋."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
-        _check_int("step_size", step_size, 1)
+        check_int("step_size", step_size, 1)
         _check_number("gamma", gamma, 0.0, math.inf)
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer)
@@ -140,7 +137,7 @@ class MultiStepLR(LRScheduler):
     def __init__(self, optimizer, milestones, gamma: float = 0.1):
         milestones = list(milestones)
         for m in milestones:
-            _check_int("milestones", m, 0)
+            check_int("milestones", m, 0)
         if milestones != sorted(milestones):
             raise ValueError(f"invalid milestones: {milestones!r} (expected increasing epochs)")
         _check_number("gamma", gamma, 0.0, math.inf)
@@ -175,7 +172,7 @@ class LinearLR(LRScheduler):
                  total_iters: int = 5):
         _check_number("start_factor", start_factor, 0.0, 1.0, lo_open=True)
         _check_number("end_factor", end_factor, 0.0, 1.0)
-        _check_int("total_iters", total_iters, 1)
+        check_int("total_iters", total_iters, 1)
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer)
 
@@ -198,7 +195,7 @@ class LinearDecayToConstant(LRScheduler):
     """
 
     def __init__(self, optimizer, tau: int, final_fraction: float = 0.01):
-        _check_int("tau", tau, 1)
+        check_int("tau", tau, 1)
         _check_number("final_fraction", final_fraction, 0.0, 1.0)
         self.tau, self.final_fraction = tau, final_fraction
         super().__init__(optimizer)
@@ -225,8 +222,8 @@ class ReduceLROnPlateau(_SchedulerState):
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"invalid threshold_mode: {threshold_mode!r} (expected 'rel' or 'abs')")
         _check_number("factor", factor, 0.0, 1.0, hi_open=True)
-        _check_int("patience", patience, 0)
-        _check_int("cooldown", cooldown, 0)
+        check_int("patience", patience, 0)
+        check_int("cooldown", cooldown, 0)
         _check_number("threshold", threshold, 0.0, math.inf)
         _check_number("eps", eps, 0.0, math.inf)
         n = len(_get_lrs(optimizer))
@@ -286,7 +283,7 @@ class MomentumWarmup:
                              "hyper-parameter")
         _check_number("start", start, 0.0, 1.0, hi_open=True)
         _check_number("end", end, 0.0, 1.0, hi_open=True)
-        _check_int("warmup_steps", warmup_steps, 1)
+        check_int("warmup_steps", warmup_steps, 1)
         self.optimizer, self.start, self.end, self.warmup_steps = optimizer, start, end, warmup_steps
         self.last_step = -1
         self.step()
