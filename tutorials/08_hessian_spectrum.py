@@ -115,7 +115,8 @@ def main():
                         "kappa": kappa, "trace": trace.trace, "trace_stderr": trace.stderr,
                         "alpha_max": s1.alpha_max, "two_over_lambda_max": 2.0 / lam_max if lam_max > 0 else math.inf})
         print(f"\niteration {it:4d}: loss {loss:.4f}")
-        print("  top eigenvalues (power iteration): " + ", ".join(f"{v:.4g}" for v in top.values))
+        print("  top eigenvalues (power iteration): " + ", ".join(
+            f"{v:.4g}" + ("" if ok else " (not converged)") for v, ok in zip(top.values, top.converged)))
         print(f"  Lanczos extremes: λ_max ≈ {lam_max:.4g}, λ_min ≈ {lam_min:.3g}  →  κ = "
               + (f"{kappa:.3g}" if math.isfinite(kappa) else "∞ (H is indefinite: negative curvature)"))
         print(f"  Hutchinson trace: {trace.trace:.4g} ± {trace.stderr:.2g}")
