@@ -219,3 +219,34 @@ def test_batchnorm_errors_name_layer_expected_and_found():
         L.BatchNorm1d(3, momentum=2.0)
     with pytest.raises(ValueError, match="num_features"):
         L.BatchNorm2d(0)
+
+
+@pytest.mark.parametrize("kind", list(SHAPES))
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_non_finite_batch_leaves_running_statistics_unchanged(kind, momentum):
+    """Issue 14: one NaN batch used to poison running_mean/var, so every later eval output
+    was NaN even when the optimizer skipped that step.  Now the buffers keep their values
+    (bit for bit) and a RuntimeWarning names the layer; the next finite batch updates them."""
+    tg.set_default_dtype("float64")
+    cls, shape = SHAPES[kind]
+    rng = np.random.default_rng(0)
+    layer = cls(shape[1], momentum=momentum)
+    layer.train()
+    layer(Tensor(rng.standard_normal(shape)))
+    before = {k: v.copy() for k, v in layer.state_dict().items()}
+    for bad in (np.nan, np.inf):
+        x = rng.standard_normal(shape)
+        x.flat[3] = bad
+        with pytest.warns(RuntimeWarning, match=r"BatchNorm.*non-finite.*not updated"), \
+                np.errstate(invalid="ignore"):
+            out = layer(Tensor(x))
+        assert not np.isfinite(out.data).all()  # the batch's own output is what it is
+        for k, v in layer.state_dict().items():
+            np.testing.assert_array_equal(v, before[k])
+    layer.eval()
+    x = rng.standard_normal(shape)
+    assert np.isfinite(layer(Tensor(x)).data).all()
+    layer.train()
+    layer(Tensor(x))
+    assert int(layer.num_batches_tracked.data) == 2
+    assert not np.array_equal(layer.running_mean.data, before["running_mean"])

@@ -8,9 +8,17 @@ momentum = 0.1 (None: cumulative average), learnable ``weight`` γ = 1 and ``bia
 ``num_batches_tracked`` = 0 (track_running_stats=True).  Train mode normalizes with the
 batch statistics (biased variance), differentiating through them, and updates the
 buffers in place (unbiased variance); eval mode normalizes with the buffers.
+
+Unlike PyTorch, a batch whose statistics are not finite (a NaN or inf anywhere in the
+batch) leaves the running statistics and ``num_batches_tracked`` as they were and warns
+(RuntimeWarning naming the layer): PyTorch writes the NaN into the buffers, and every
+eval-mode output is NaN from then on, even when the optimizer skips that step.  The
+train-mode output of such a batch is still its (non-finite) batch normalization.
 """
 
 from __future__ import annotations
+
+import warnings
 
 from .. import backend as B
 from .. import functional as F
@@ -66,16 +74,38 @@ class _BatchNorm(Module):
             raise ValueError(f"{self.layer_name()}: expected more than 1 value per channel when "
                              f"training, found input shape {tuple(x.shape)}")
         nbt = None
-        if self.training and self.track_running_stats:
+        track = self.training and self.track_running_stats
+        if track:
+            saved = (self.running_mean.data.copy(), self.running_var.data.copy(),
+                     self.num_batches_tracked.data.copy())
             self.num_batches_tracked.data += 1          # in place: the buffer array is kept
             if self.momentum is None:
                 # B.item: the cumulative-average factor 1/num_batches_tracked is a host scalar
                 nbt = int(B.item(self.num_batches_tracked.data))
-        track = self.training and self.track_running_stats
-        return F.batch_norm(x, self.running_mean if track or not use_batch_stats else None,
-                            self.running_var if track or not use_batch_stats else None,
-                            self.weight, self.bias, training=use_batch_stats,
-                            momentum=self.momentum, eps=self.eps, num_batches_tracked=nbt)
+        out = F.batch_norm(x, self.running_mean if track or not use_batch_stats else None,
+                           self.running_var if track or not use_batch_stats else None,
+                           self.weight, self.bias, training=use_batch_stats,
+                           momentum=self.momentum, eps=self.eps, num_batches_tracked=nbt)
+        if track:
+            self._keep_finite_running_stats(saved)
+        return out
+
+    def _keep_finite_running_stats(self, saved):
+        """Undo the buffer update of a batch with non-finite statistics (see the module doc)."""
+        xp = B.array_module(self.running_mean.data)
+        # B.item: one host boolean per training forward decides whether to roll back
+        finite = B.item(xp.isfinite(self.running_mean.data).all() & xp.isfinite(self.running_var.data).all())
+        if finite:
+            return
+        was_finite = B.item(xp.isfinite(saved[0]).all() & xp.isfinite(saved[1]).all())
+        if not was_finite:
+            return  # the buffers were already non-finite (loaded so): nothing to protect
+        self.running_mean.data[...] = saved[0]
+        self.running_var.data[...] = saved[1]
+        self.num_batches_tracked.data[...] = saved[2]
+        warnings.warn(f"{self.layer_name()}: the batch has non-finite values (NaN/inf); running_mean, "
+                      f"running_var and num_batches_tracked were not updated from it", RuntimeWarning,
+                      stacklevel=3)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
