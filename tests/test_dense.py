@@ -308,3 +308,13 @@ def test_in_place_initializers_keep_flat_views():
     init.xavier_uniform_(model[2].weight, gain=1.0)
     bound = math.sqrt(6 / 5)
     assert np.abs(model[2].weight.numpy()).max() <= bound
+
+
+@pytest.mark.parametrize("x", [np.array([["a", "b", "c"]]), np.array([[1.0, 2.0, None]], dtype=object),
+                               [["a", "b", "c"]], [[1, 2, "x"]], np.array([[1 + 2j, 0, 0]])])
+def test_non_numeric_input_is_refused_naming_the_layer(x):
+    """Issue 14: strings/objects reached NumPy's matmul (UFuncTypeError / a raw TypeError);
+    complex input was multiplied silently."""
+    layer = L.Dense(3, 2)
+    with pytest.raises(TypeError, match=r"Dense.*real numeric.*dtype"):
+        layer(x)

@@ -51,7 +51,16 @@ class Dense(Module):
 def check_input_features(layer, x) -> Tensor:
     """``x`` as a Tensor whose last axis has ``layer.in_features`` entries; otherwise a
     ValueError naming the layer and both sizes (shared by the dense-like layers)."""
-    x = x if isinstance(x, Tensor) else Tensor(x)
+    if not isinstance(x, Tensor):
+        try:
+            x = Tensor(x)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{layer.layer_name()}: input must be a real numeric array or Tensor, "
+                            f"got {type(x).__name__} that does not convert ({e})") from None
+    kind = getattr(x.dtype, "kind", "")
+    if kind not in "biuf" or not kind:  # strings, objects, complex: no real matrix product
+        raise TypeError(f"{layer.layer_name()}: input must be a real numeric array or Tensor, "
+                        f"got dtype {x.dtype}")
     if x.ndim == 0 or x.shape[-1] != layer.in_features:
         found = x.shape[-1] if x.ndim else "no"
         raise ValueError(f"{layer.layer_name()} (in_features={layer.in_features}, "
