@@ -12,6 +12,7 @@ same format and sizes (60,000 train / 10,000 test, 10 balanced classes).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,11 @@ _FILES = {
 }
 
 
-def parse_idx(data: bytes, name="<bytes>", expect_magic: int | None = None) -> np.ndarray:
-    """Parse the bytes of one IDX file into a native-endian array; ``name`` is used in errors."""
+def _idx_header(data: bytes, name, expect_magic):
+    """(shape, dtype, header length, total file size) from the first bytes of an IDX file.
+
+    The size is computed with Python integers, so dimensions whose product overflows
+    int64 give a huge size that no file matches, never a wrapped-around one."""
     if len(data) < 4:
         raise DatasetError(f"{name}: truncated IDX file: {len(data)} bytes, shorter than the 4-byte magic number")
     magic = int.from_bytes(data[:4], "big")
@@ -59,7 +63,12 @@ def parse_idx(data: bytes, name="<bytes>", expect_magic: int | None = None) -> n
         raise DatasetError(f"{name}: truncated IDX header: {len(data)} bytes, expected at least {header}")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     dtype = IDX_DTYPES[code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    return shape, dtype, header, header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+
+
+def parse_idx(data: bytes, name="<bytes>", expect_magic: int | None = None) -> np.ndarray:
+    """Parse the bytes of one IDX file into a native-endian array; ``name`` is used in errors."""
+    shape, dtype, header, expected = _idx_header(data, name, expect_magic)
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
         raise DatasetError(f"{name}: file size {len(data)} bytes does not match its header "
@@ -69,8 +78,16 @@ def parse_idx(data: bytes, name="<bytes>", expect_magic: int | None = None) -> n
 
 
 def read_idx(path, expect_magic: int | None = None) -> np.ndarray:
-    """Read one IDX file (gzipped or not) into a NumPy array, validating magic and size."""
-    return parse_idx(read_bytes(path), name=str(path), expect_magic=expect_magic)
+    """Read one IDX file (gzipped or not) into a NumPy array, validating magic and size.
+
+    The header is checked from the first bytes before the rest is read (a gzipped file
+    is decompressed as a stream): a wrong magic number costs 1 KB, not the whole file."""
+    name = str(path)
+
+    def expected_size(head):
+        return _idx_header(head, name, expect_magic)[3]
+
+    return parse_idx(read_bytes(path, expected_size, peek=4 + 4 * 255), name=name, expect_magic=expect_magic)
 
 
 def idx_bytes(array) -> bytes:

@@ -48,8 +48,9 @@ class DataLoader:
             if a.ndim == 0 or len(a) != n:
                 raise ValueError(f"DataLoader: array {i} has first dimension "
                                  f"{a.shape[0] if a.ndim else 'none'}, expected {n} like array 0")
-        if int(batch_size) < 1:
-            raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, got "
+                             f"{type(batch_size).__name__} {batch_size!r}")
         self.arrays, self.n = arrays, n
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
         self.transform, self.seed = transform, seed

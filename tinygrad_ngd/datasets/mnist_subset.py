@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import DatasetError, DatasetNotFoundError
+from ._common import DatasetError, DatasetNotFoundError, check_seed
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MNIST_SUBSET_PATH = DATA_DIR / "mnist_subset.npz"
@@ -77,7 +77,30 @@ def _as_dtype(images: np.ndarray, dtype) -> np.ndarray:
     return images.astype(dt) / dt.type(255)  # grey levels k/255 in [0, 1]
 
 
-def load_mnist_subset(test_size: int = 2000, seed: int = 0, dtype="float32", flatten: bool = False,
+def _test_count(test_size, n: int) -> int:
+    """``test_size`` as a number of test examples: an integer count in [0, n), or a
+    fraction in (0, 1) of the n examples (as scikit-learn's train_test_split)."""
+    where = "load_mnist_subset"
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: test_size must be a count (integer) or a fraction in (0, 1), "
+                        f"got {type(test_size).__name__} {test_size!r}")
+    if isinstance(test_size, (float, np.floating)):
+        if not 0.0 < test_size < 1.0:
+            raise ValueError(f"{where}: a float test_size is a fraction and must be in (0, 1), got "
+                             f"{test_size!r}; pass an integer for a count of test examples")
+        count = round(float(test_size) * n)
+    else:
+        count = int(test_size)
+    if not 0 <= count < n:
+        raise ValueError(f"{where}: test_size must leave training examples: a count in [0, {n - 1}] "
+                         f"or a fraction in (0, 1), got {test_size!r}")
+    if isinstance(test_size, (float, np.floating)) and count == 0:
+        raise ValueError(f"{where}: test_size={test_size!r} is {test_size * n:.3g} of {n} examples, which "
+                         "rounds to an empty test set; pass test_size=0 for no test set")
+    return count
+
+
+def load_mnist_subset(test_size: int | float = 2000, seed: int = 0, dtype="float32", flatten: bool = False,
                       path=None):
     """The shipped MNIST subset as a stratified train/test split.
 
@@ -87,15 +110,17 @@ def load_mnist_subset(test_size: int = 2000, seed: int = 0, dtype="float32", fla
     ``seed``: each digit contributes ``test_size`` × its share of the 10,000 images to
     the test set (largest-remainder rounding, so the sizes are exact: 8,000/2,000 by
     default), and each side comes back in a seeded random order (not sorted by digit).
-    ``test_size=0`` returns all 10,000 as training data.  ``path`` overrides the packaged
-    file; its SHA-256 must still match.
+    ``test_size`` is a count (an integer) or, as in scikit-learn, a fraction in (0, 1) of
+    the 10,000 (``test_size=0.2`` → 2,000); ``test_size=0`` returns all 10,000 as training
+    data.  ``seed`` is a non-negative integer.  ``path`` overrides the packaged file; its
+    SHA-256 must still match.
     """
+    seed = check_seed("load_mnist_subset", seed)
     images, labels = _read_verified(str(path if path is not None else MNIST_SUBSET_PATH))
     n = len(labels)
-    if not 0 <= int(test_size) <= n:
-        raise ValueError(f"test_size must be in [0, {n}], got {test_size}")
+    test_size = _test_count(test_size, n)
     rng = np.random.default_rng(seed)
-    n_test = _stratified_test_counts(MNIST_SUBSET_COUNTS, int(test_size))
+    n_test = _stratified_test_counts(MNIST_SUBSET_COUNTS, test_size)
     test_idx, train_idx = [], []
     for digit, k in enumerate(n_test):
         idx = np.flatnonzero(labels == digit)

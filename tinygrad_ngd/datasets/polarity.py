@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import DatasetError, DatasetNotFoundError, candidate_dirs
+from ._common import DatasetError, DatasetNotFoundError, candidate_dirs, check_int, check_seed, decode_text
 from .vocab import Vocabulary
 
 PAD, UNK = "<pad>", "<unk>"
@@ -56,17 +56,20 @@ def tokenize(line: str) -> list[str]:
 
 
 def read_snippets(path) -> list[str]:
-    """The lines of an rt-polarity file (Latin-1, ``\\n``-separated; a final newline ends the last)."""
+    """The lines of an rt-polarity file (Latin-1, ``\\n``-separated; a final newline ends the last).
+
+    A byte-order mark selects UTF-8/16/32 instead (and is dropped); NUL bytes without one
+    (UTF-16 without a mark) are refused rather than read as letters between NULs."""
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: no such file")
-    data = path.read_bytes()
-    if not data.strip():
+    text = decode_text(path.read_bytes(), path, "latin-1", "one review snippet per line")
+    if not text.strip():
         raise DatasetError(f"{path}: empty file; expected one review snippet per line")
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
+    lines = text.split("\n")
+    if lines[-1] == "":
         lines.pop()
-    return [ln.decode("latin-1") for ln in lines]
+    return lines
 
 
 def pad_sequences(seqs, length: int, left: int = 0, pad_id: int = 0) -> np.ndarray:
@@ -117,8 +120,15 @@ def load_rt_polarity(path=None, valid_fraction: float = 0.1, seed: int = 0, pad:
     parent); default ``$TINYGRAD_NGD_DATA/rt-polaritydata``.  ``max_len`` defaults to
     the longest snippet (nothing is cut); rows have ``max_len + 2·pad`` entries.
     """
-    if not 0.0 <= valid_fraction < 1.0:
-        raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+    where = "load_rt_polarity"
+    if isinstance(valid_fraction, bool) or not isinstance(valid_fraction, (int, float, np.floating)) \
+            or not 0.0 <= valid_fraction < 1.0:
+        raise ValueError(f"{where}: valid_fraction must be a number in [0, 1), got {valid_fraction!r}")
+    seed = check_seed(where, seed)
+    pad = check_int(where, "pad", pad, 0)
+    min_count = check_int(where, "min_count", min_count, 1)
+    if max_len is not None:
+        max_len = check_int(where, "max_len", max_len, 1)
     d = _find_dir(path)
     rng = np.random.default_rng(seed)
     train, valid = [], []
@@ -128,6 +138,10 @@ def load_rt_polarity(path=None, valid_fraction: float = 0.1, seed: int = 0, pad:
         k = round(valid_fraction * len(toks))
         valid += [(toks[i], label) for i in perm[:k]]
         train += [(toks[i], label) for i in perm[k:]]
+    if not train or (valid_fraction > 0 and not valid):
+        raise DatasetError(f"{where}: valid_fraction={valid_fraction} leaves {len(train)} training and "
+                         f"{len(valid)} validation snippets (of {len(train) + len(valid)} in {d}); "
+                         "both splits must be non-empty (valid_fraction=0 asks for no validation split)")
     train = [train[i] for i in rng.permutation(len(train))]
     valid = [valid[i] for i in rng.permutation(len(valid))]
     vocab = Vocabulary.build((t for t, _ in train), specials=(PAD, UNK), min_count=min_count, unk=UNK)

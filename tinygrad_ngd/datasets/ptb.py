@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import DatasetError, DatasetNotFoundError, candidate_dirs
+from ._common import DatasetError, DatasetNotFoundError, candidate_dirs, check_int, decode_text
 from .vocab import Vocabulary
 
 EOS = "<eos>"
@@ -36,14 +36,12 @@ class TextCorpus:
 
 
 def read_lines(path) -> list[list[str]]:
-    """Each line's words plus ``<eos>``; the file must be UTF-8 (PTB is ASCII)."""
+    """Each line's words plus ``<eos>``; the file must be UTF-8 (PTB is ASCII).  A byte-order
+    mark is dropped (UTF-16/32 with a mark is decoded as such); NUL bytes are refused."""
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: no such file")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc}); expected PTB word-level text") from None
+    text = decode_text(path.read_bytes(), path, "utf-8", "PTB word-level text")
     return [line.split() + [EOS] for line in text.splitlines()]
 
 
@@ -105,6 +103,7 @@ def batchify(stream, batch_size: int) -> np.ndarray:
     stream = np.asarray(stream)
     if stream.ndim != 1:
         raise ValueError(f"batchify: expected a 1-D token stream, got shape {stream.shape}")
+    batch_size = check_int("batchify", "batch_size", batch_size)
     if batch_size < 1 or len(stream) < batch_size:
         raise ValueError(f"batchify: batch_size must be in [1, {len(stream)}], got {batch_size}")
     T = len(stream) // batch_size
@@ -116,6 +115,7 @@ def bptt_windows(data, bptt: int):
     ``y = data[i+1:i+1+L]`` (the next words), ``L = min(bptt, T-1-i)``, ``i = 0, bptt, ...``.
     Every position but the last is an input exactly once."""
     data = np.asarray(data)
+    bptt = check_int("bptt_windows", "bptt", bptt)
     if bptt < 1:
         raise ValueError(f"bptt_windows: bptt must be >= 1, got {bptt}")
     T = data.shape[0]
