@@ -76,12 +76,9 @@ def decode_text(data: bytes, path, encoding: str, what: str) -> str:
     """``data`` as text: a UTF-16/32 or UTF-8 byte-order mark picks that encoding (and is
     dropped, so it never sticks to the first word); otherwise ``encoding``.  NUL bytes
     without a mark (UTF-16 without BOM, a binary file) are refused, never split into letters."""
-    for bom, enc in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
-                     (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig")):
-        if data.startswith(bom):
-            break
-    else:
-        enc = None
+    marks = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+             (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig"))
+    enc = next((e for bom, e in marks if data.startswith(bom)), None)
     if enc is None and b"\x00" in data:
         raise DatasetError(f"{path}: contains NUL bytes (UTF-16 text without a byte-order mark, or not "
                            f"a text file); expected {what} in {encoding}")
