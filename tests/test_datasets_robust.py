@@ -200,11 +200,20 @@ def _valid_files():
     }
 
 
+DIMS = st.sampled_from([0, 1, 3, 28, 65536, 65536, 65536, 2**31, 2**32 - 1])
+
+
 @st.composite
-def _mutated(draw, valid: bytes):
-    kind = draw(st.sampled_from(["truncate", "header", "random", "append", "same"]))
+def _mutated(draw, valid: bytes, idx=False):
+    kinds = ["truncate", "header", "random", "append", "same"] + (["idx_dims"] if idx else [])
+    kind = draw(st.sampled_from(kinds))
     data = bytearray(valid)
-    if kind == "truncate":
+    if kind == "idx_dims":  # a well-formed magic with arbitrary (possibly overflowing) dimensions
+        dims = draw(st.lists(DIMS, min_size=1, max_size=4))
+        data = bytearray(bytes([0, 0, draw(st.sampled_from([8, 9, 11, 12, 13, 14])), len(dims)])
+                         + b"".join(d.to_bytes(4, "big") for d in dims)
+                         + draw(st.one_of(st.just(b""), st.binary(max_size=16))))
+    elif kind == "truncate":
         data = data[:draw(st.integers(0, max(len(data) - 1, 0)))]
     elif kind == "header":
         for _ in range(draw(st.integers(1, 4))):
@@ -273,10 +282,10 @@ def test_every_parser_accepts_its_valid_file(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_every_parser_raises_only_its_own_errors_on_malformed_files(tmp_path, kind, data):
-    bad = data.draw(_mutated(_valid_files()[kind]), label="file bytes")
+    bad = data.draw(_mutated(_valid_files()[kind], idx=kind.startswith("idx")), label="file bytes")
     sub = tmp_path / f"case{data.draw(st.integers(0, 10**9), label='dir')}"
     for call in _parsers(sub, kind, bad):
         try:
