@@ -19,16 +19,18 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 from . import __version__
 from . import backend as B
 from .runs import (
     SetupError,
     apply_thread_option,
-    prepare_out_dir,
+    claim_run_dir,
     select_backend,
     write_csv,
     write_json,
+    write_run_files,
 )
 
 EXIT_SETUP = 2
@@ -103,7 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--backend", default="numpy", help="numpy (default) or cupy")
     c.add_argument("--dtype", default="float32", help="float32 (default) or float64")
     c.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch order")
-    c.add_argument("--out", default=os.path.join("runs", "compare"), help="output directory (runs/compare)")
+    c.add_argument("--out", default=os.path.join("runs", "compare"),
+                   help="output directory (runs/compare). A run's files are written as one set (staged, "
+                        "then renamed into place; Ctrl-C leaves the earlier run whole). If --out already "
+                        "holds files, this run goes to a fresh directory OUT-2, OUT-3, … (printed), never "
+                        "over or beside an earlier run; --overwrite replaces the earlier run instead")
+    c.add_argument("--overwrite", action="store_true",
+                   help="replace the earlier run in --out (all its files, as a set; refused if --out holds "
+                        "files compare did not write)")
     c.add_argument("--threads", type=int, default=1,
                    help="host BLAS threads (default 1, fastest for these small matrices; 0 = leave as is)")
     c.add_argument("--quick", action="store_true",
@@ -147,7 +156,9 @@ def cmd_compare(args) -> int:
     select_backend(args.backend, args.dtype)
     if args.threads < 0:
         raise SetupError(f"--threads must be >= 0, got {args.threads}")
-    out = prepare_out_dir(args.out)
+    out = claim_run_dir(args.out, overwrite=args.overwrite, own_files=C.RUN_FILES)
+    if out != Path(args.out).expanduser() and not args.overwrite:
+        print(f"note: {args.out} holds an earlier run; this run is written to {out} (--overwrite replaces it)")
     apply_thread_option(args.threads if args.threads > 0 else None)
 
     t0 = time.perf_counter()
@@ -159,20 +170,25 @@ def cmd_compare(args) -> int:
     print()
     for line in C.what_to_notice(rows):
         print("notice: " + line)
-    write_csv(out / "history.csv", C.history_rows(histories))
-    write_csv(out / "summary.csv", rows)
     from dataclasses import asdict
-    write_json(out / "history.json", {"config": asdict(cfg), "backend": B.get_backend(),
-                                      "dtype": B.get_default_dtype().__name__, "total_seconds": total,
-                                      "summary": rows, "histories": histories})
-    written = [out / "history.csv", out / "summary.csv", out / "history.json"]
-    if not args.no_plot:
+
+    def plot(path):
+        if args.no_plot:
+            return
         try:
             title = (f"{cfg.model} depth {cfg.depth} on {cfg.dataset} "
                      f"({B.get_backend()}, {B.get_default_dtype().__name__})")
-            written.insert(0, C.plot_histories(histories, out / "compare.png", title))
+            C.plot_histories(histories, path, title)
         except ImportError as exc:  # matplotlib missing: the numbers are still written
             print(f"note: no plot written ({exc})")
+
+    record = {"config": asdict(cfg), "backend": B.get_backend(), "dtype": B.get_default_dtype().__name__,
+              "total_seconds": total, "summary": rows, "histories": histories}
+    written = write_run_files(out, {
+        "compare.png": plot,
+        "history.csv": lambda p: write_csv(p, C.history_rows(histories)),
+        "summary.csv": lambda p: write_csv(p, rows),
+        "history.json": lambda p: write_json(p, record)})
     print(f"wrote {', '.join(str(p) for p in written)}  (total {total:.1f} s)")
     return 0
 
@@ -278,17 +294,17 @@ def cmd_info(args) -> int:
 # ---------------------------------------------------------------- entry point
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if argv[:1] == ["verify"]:
-        # everything after "verify" belongs to tinygrad_ngd.verify's own parser (including --help)
-        args = argparse.Namespace(command="verify", args=argv[1:])
-    else:
-        args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    handlers = {"compare": cmd_compare, "verify": cmd_verify, "info": cmd_info}
-    try:
+    try:  # Ctrl-C anywhere from here — the lazy imports included — is one line and status 130
+        parser = build_parser()
+        if argv[:1] == ["verify"]:
+            # everything after "verify" belongs to tinygrad_ngd.verify's own parser (including --help)
+            args = argparse.Namespace(command="verify", args=argv[1:])
+        else:
+            args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        handlers = {"compare": cmd_compare, "verify": cmd_verify, "info": cmd_info}
         return handlers[args.command](args)
     except SetupError as exc:
         print(f"error: {exc}", file=sys.stderr)

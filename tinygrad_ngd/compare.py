@@ -12,6 +12,12 @@ Here it runs on the shipped 10,000-digit MNIST subset at a size that finishes in
 minute on two CPU cores.  Every optimizer starts from the same initial weights (the
 model is rebuilt from ``seed``) and sees the same batches in the same order.
 
+Outputs (the command line, ``tinygrad_ngd.cli``): :data:`RUN_FILES` in ``--out``, written
+as one set by :func:`tinygrad_ngd.runs.write_run_files` — staged beside the directory and
+renamed into place, so Ctrl-C during the write leaves an earlier run whole, and a run never
+lands beside or over an earlier one: when ``--out`` already holds files the run goes to a
+fresh ``OUT-2``, ``OUT-3``, … (``--overwrite`` replaces the earlier run as a whole).
+
 Public names: :data:`OPTIMIZERS`, :data:`MODELS`, :data:`DATASETS` (registries, name →
 spec), :class:`CompareConfig`, :func:`run_compare`, :func:`format_table`.
 """
@@ -30,6 +36,9 @@ from .flat import FlatParameters
 from .progress import progress
 from .runs import SetupError
 from .tensor import enable_grad, no_grad
+
+#: the files of one run (``--no-plot``: all but the PNG)
+RUN_FILES = ("compare.png", "history.csv", "summary.csv", "history.json")
 
 
 # ---------------------------------------------------------------- optimizers
@@ -265,9 +274,22 @@ def check_config(cfg: CompareConfig) -> CompareConfig:
         raise SetupError(f"--lr-milestones must be positive epoch numbers, got {cfg.lr_milestones!r}")
     for key in ("train_size", "test_size", "depth", "width"):
         v = getattr(cfg, key)
-        if v is not None and (not isinstance(v, int) or v < 1):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise SetupError(f"--{key.replace('_', '-')} must be an integer >= 1, got {v!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise SetupError(f"--seed must be an integer >= 0, got {cfg.seed!r}")
     return cfg.resolved()
+
+
+def check_model_fits(cfg: CompareConfig, input_shape) -> None:
+    """Refuse a model that cannot take ``input_shape`` (C, H, W) before training: the CNN
+    halves H and W at every stage, so ``depth`` stages need H, W ≥ 2^depth."""
+    if cfg.model == "cnn" and len(input_shape) == 3:
+        h, w = input_shape[1:]
+        fit = min(h, w).bit_length() - 1  # the largest d with 2^d ≤ min(H, W)
+        if cfg.depth > fit:
+            raise SetupError(f"--model cnn --depth {cfg.depth}: each stage halves the {h}×{w} images, so at most "
+                             f"{fit} stages fit (2^depth ≤ {min(h, w)})")
 
 
 # ---------------------------------------------------------------- data
@@ -284,6 +306,10 @@ def load_data(cfg: CompareConfig):
         xtr, ytr = xtr[:cfg.train_size], ytr[:cfg.train_size]
     if cfg.test_size is not None:
         xte, yte = xte[:cfg.test_size], yte[:cfg.test_size]
+    for split, x in (("training", xtr), ("test", xte)):
+        if len(x) == 0:
+            where = f" in {cfg.data_dir}" if cfg.data_dir else ""
+            raise SetupError(f"--dataset {cfg.dataset}: no {split} examples{where} (the files are empty)")
     if MODELS[cfg.model].flat_input:
         xtr, xte = xtr.reshape(len(xtr), -1), xte.reshape(len(xte), -1)
     return (xtr, ytr), (xte, yte)
@@ -401,6 +427,7 @@ def run_compare(cfg: CompareConfig, log=print):
     cfg = check_config(cfg)
     data = load_data(cfg)
     (xtr, ytr), (xte, _) = data
+    check_model_fits(cfg, xtr.shape[1:])
     n_classes = int(max(ytr.max(), data[1][1].max())) + 1
     log(f"compare: {cfg.model} (depth {cfg.depth}, width {cfg.width}) on {cfg.dataset} "
         f"({len(xtr)} train / {len(xte)} test), {cfg.epochs} epochs, batch {cfg.batch_size}, "

@@ -2,6 +2,9 @@
 
 * :func:`prepare_out_dir` — create ``--out`` and prove it is writable *before* any
   training, so a bad path fails in a second, not after an hour;
+* :func:`claim_run_dir`, :func:`write_run_files` — a run's files written as one set:
+  staged in a hidden sibling directory and renamed into place, so an interrupted write
+  leaves the earlier run whole, and a new run never mixes its files with an earlier one's;
 * :func:`select_backend` — ``--backend``/``--dtype`` with a one-line error when CuPy or
   a GPU is missing (:class:`SetupError`, which the scripts turn into exit status 2);
 * :func:`write_csv`, :func:`write_json` — the numbers behind every figure;
@@ -13,11 +16,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import ctypes
 import json
 import os
+import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 from . import backend as B
@@ -47,6 +54,136 @@ def prepare_out_dir(path) -> Path:
     except OSError as exc:
         raise SetupError(f"--out {out}: the output directory is not writable ({exc.strerror or exc})") from None
     return out
+
+
+# ---------------------------------------------------------------- a run's files as one set
+_STAGING, _OLD = ".partial-", ".old-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_siblings(out: Path) -> None:
+    """Staging/old directories of ``out`` left by a killed run (their process is gone)."""
+    for marker in (_STAGING, _OLD):
+        for p in out.parent.glob(f".{out.name}{marker}*"):
+            pid = p.name[len(f".{out.name}{marker}"):].split("-")[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def claim_run_dir(path, overwrite: bool = False, own_files=()) -> Path:
+    """The directory a run will be written to, decided (and checked writable) before any work.
+
+    * ``path`` missing or empty: ``path`` itself.
+    * ``path`` holds an earlier run and ``overwrite`` is False: a fresh sibling
+      ``path-2``, ``path-3``, … (the first that does not exist, created now), so an earlier
+      run is never overwritten or mixed with this one.
+    * ``overwrite``: ``path``, whose files :func:`write_run_files` replaces as a whole —
+      refused when ``path`` also holds files not named in ``own_files`` (not a run directory).
+
+    Raises :class:`SetupError` naming the directory.
+    """
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise SetupError(f"--out {out}: exists and is not a directory")
+    if out.name in ("", ".", ".."):
+        out = out.resolve()
+    if out.is_dir():
+        _remove_stale_siblings(out)
+    if out.is_dir() and any(out.iterdir()):
+        if overwrite:
+            others = sorted(p.name for p in out.iterdir() if p.name not in own_files)
+            if others:
+                raise SetupError(f"--out {out} --overwrite: the directory also holds {', '.join(others[:3])}"
+                                 f"{' …' if len(others) > 3 else ''}, which this command did not write; "
+                                 "refusing to replace it (choose another --out)")
+        else:
+            for k in range(2, 10000):
+                cand = out.with_name(f"{out.name}-{k}")
+                try:
+                    cand.mkdir(parents=True)
+                except FileExistsError:
+                    if not (cand.is_dir() and not any(cand.iterdir())):
+                        continue  # taken; an empty one (a run refused after claiming it) is reused
+                except OSError as exc:
+                    raise SetupError(f"--out {cand}: cannot create the output directory "
+                                     f"({exc.strerror or exc})") from None
+                out = cand
+                break
+    out = prepare_out_dir(out)
+    try:  # the set is staged beside the directory: its parent must take new entries too
+        Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}{_STAGING}{os.getpid()}-")).rmdir()
+    except OSError as exc:
+        raise SetupError(f"--out {out}: cannot write beside it in {out.parent} ({exc.strerror or exc})") from None
+    return out
+
+
+@contextlib.contextmanager
+def _no_interrupt():
+    """SIGINT held back (delivered right after) while two renames swap a run into place."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def write_run_files(out, writers) -> list:
+    """Write a run's files into ``out`` as one set; returns the paths written.
+
+    ``writers``: name → ``write(path)``; a writer may write nothing (then that file is
+    absent from the set).  Every file is first written into a hidden staging directory
+    beside ``out`` and flushed to disk; only then is the staging directory renamed to
+    ``out`` (the earlier contents, if any, are moved aside first and deleted after).  An
+    exception or Ctrl-C while writing leaves ``out`` exactly as it was and removes the
+    staging directory; a killed process leaves only hidden ``.NAME.partial-PID-*``
+    directories, removed by the next :func:`claim_run_dir`.
+    """
+    out = Path(out)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}{_STAGING}{os.getpid()}-"))
+    try:
+        mode = out.stat().st_mode & 0o7777 if out.is_dir() else None
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o777 & ~umask
+        os.chmod(staging, mode)
+        names = []
+        for name, write in writers.items():
+            target = staging / name
+            write(target)
+            if target.exists():
+                with open(target, "rb") as f:
+                    os.fsync(f.fileno())
+                names.append(name)
+        old = None
+        with _no_interrupt():
+            if out.exists() and any(out.iterdir()):
+                old = out.parent / f".{out.name}{_OLD}{os.getpid()}"
+                os.rename(out, old)
+            try:
+                os.replace(staging, out)  # onto a missing or empty directory: atomic
+            except OSError:
+                if old is not None:
+                    os.rename(old, out)
+                raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [out / n for n in names]
 
 
 def write_csv(path, rows, fieldnames=None) -> Path:
