@@ -19,6 +19,26 @@ def _saddle_op():
     return C.LinearOperator.from_matrix(H), H
 
 
+def _saddle_closure():
+    """The issue's reproducer through HVPs of a loss closure: f = x₀x₁ + 0.1x₂²."""
+    tg.set_default_dtype("float64")
+    params = tg.FlatParameters.from_array(np.array([0.3, -0.2, 0.5]))
+    th = params.parameters[0]
+    return (lambda: th[0] * th[1] + 0.1 * th[2] * th[2]), params
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_issue_reproducer_through_a_loss_closure(seed):
+    loss_fn, params = _saddle_closure()
+    top = C.top_eigenvalues(loss_fn, params, k=2, rng=np.random.default_rng(seed))
+    for lam, ok in zip(top.values, top.converged):  # main: [0.715, -1.143] with no flag
+        assert not ok or min(abs(lam - 1), abs(lam + 1)) <= 1e-7
+    assert not top.all_converged
+    est = C.condition_number(loss_fn, params, m=3, rng=np.random.default_rng(seed))
+    assert est.converged and est.positive_definite is False and math.isinf(est.kappa)  # main: κ = 5
+    assert (est.lambda_min, est.lambda_max) == (pytest.approx(-1.0, abs=1e-12), pytest.approx(1.0, abs=1e-12))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_top_eigenvalues_on_a_saddle_are_right_or_flagged(seed):
     op, H = _saddle_op()
