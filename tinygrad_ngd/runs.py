@@ -129,7 +129,7 @@ def claim_run_dir(path, overwrite: bool = False, own_files=()) -> Path:
 @contextlib.contextmanager
 def _no_interrupt():
     """SIGINT held back (delivered right after) while two renames swap a run into place."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -172,8 +172,10 @@ def write_run_files(out, writers) -> list:
             if out.exists() and any(out.iterdir()):
                 old = out.parent / f".{out.name}{_OLD}{os.getpid()}"
                 os.rename(out, old)
+            elif out.exists():
+                out.rmdir()  # the empty directory claimed before the run
             try:
-                os.replace(staging, out)  # onto a missing or empty directory: atomic
+                os.replace(staging, out)
             except OSError:
                 if old is not None:
                     os.rename(old, out)
