@@ -41,12 +41,12 @@ class Eigenpairs(NamedTuple):
     values: list        # eigenvalues, largest magnitude first (Python floats)
     vectors: list       # unit eigenvectors (flat backend arrays)
     iterations: list    # power iterations each one took
-    converged: list = []   # per pair: ‖Hu − λu‖ ≤ tol·|λ| reached (and every earlier pair converged)
-    residuals: list = []   # per pair: the final ‖Hu − λu‖ (of H itself, not the deflated operator)
+    converged: list = ()   # per pair: ‖Hu − λu‖ ≤ tol·|λ| reached (and every earlier pair converged)
+    residuals: list = ()   # per pair: the final ‖Hu − λu‖ (of H itself, not the deflated operator)
 
     @property
     def all_converged(self) -> bool:
-        return all(self.converged)
+        return bool(self.converged) and all(self.converged)
 
 
 class LanczosResult(NamedTuple):
@@ -54,10 +54,10 @@ class LanczosResult(NamedTuple):
     weights: object      # (first component of each eigenvector of T_m)², summing to 1
     alphas: list         # diagonal of T_m
     betas: list          # off-diagonal of T_m (length steps − 1; 0.0 where Lanczos restarted)
-    steps: int           # m (or n when m > n): the size of T_m
-    residuals: list = []     # per Ritz value (ascending): ‖A y_i − θ_i y_i‖ = β_m |s_{m,i}|
+    steps: int           # the size of T_m: min(m, n), fewer only with restart=False at a breakdown
+    residuals: list = ()     # per Ritz value (ascending): ‖A y_i − θ_i y_i‖ = β_m |s_{m,i}|
     converged: bool = False  # every Ritz pair has residual ≤ tol·‖T_m‖: the Ritz values ARE eigenvalues
-    extremes_converged: bool = False  # the smallest and the largest Ritz pair have
+    extremes_converged: bool = False  # the smallest and the largest Ritz pair have converged
     restarts: int = 0        # invariant subspaces met (β ≈ 0) and restarted from a fresh orthogonal vector
     complete: bool = False   # steps == n: T_m is similar to A, its eigenvalues are the whole spectrum
 
