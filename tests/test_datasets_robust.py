@@ -293,3 +293,19 @@ def test_every_parser_raises_only_its_own_errors_on_malformed_files(tmp_path, ki
         except OWN_ERRORS:
             pass
         # any other exception fails the test: only DatasetError / DatasetNotFoundError may come out
+
+
+# ------------------------------------------------------------------ seeds everywhere in datasets/
+@pytest.mark.parametrize("make", [
+    lambda seed: D.DataLoader(np.zeros((4, 2)), 2, shuffle=True, seed=seed),
+    lambda seed: D.QuadraticBowl(dim=3, rotation="random", seed=seed),
+    lambda seed: D.NoisyQuadratic(dim=3, n_steps=2, seed=seed),
+    lambda seed: D.LogisticRegression(n=5, dim=2, seed=seed),
+    lambda seed: D.markov_corpus(seed=seed),
+])
+def test_a_negative_or_non_integer_seed_is_refused_naming_it(make):
+    with pytest.raises(ValueError, match=r"seed must be >= 0, got -1"):
+        make(-1)
+    with pytest.raises(TypeError, match=r"seed must be an integer"):
+        make(1.5)
+    make(np.random.default_rng(0))  # a Generator is still accepted

@@ -106,6 +106,14 @@ def check_seed(where: str, seed) -> int:
     return check_int(where, "seed", seed, 0)
 
 
+def rng_from_seed(where: str, seed) -> np.random.Generator:
+    """``numpy.random.default_rng(seed)`` for a non-negative integer seed (or a Generator,
+    BitGenerator or SeedSequence, used as is); anything else is refused naming ``seed``."""
+    if isinstance(seed, (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence)):
+        return np.random.default_rng(seed)
+    return np.random.default_rng(check_seed(where, seed))
+
+
 def find_file(directory, names) -> Path | None:
     """The first of ``names`` (tried as is and with ``.gz``) that exists in ``directory``."""
     directory = Path(directory)

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import backend as B
 from ..tensor import Tensor
+from ._common import rng_from_seed
 
 
 class DataLoader:
@@ -54,7 +55,7 @@ class DataLoader:
         self.arrays, self.n = arrays, n
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
         self.transform, self.seed = transform, seed
-        self._rng = np.random.default_rng(seed) if seed is not None else None
+        self._rng = rng_from_seed("DataLoader", seed) if seed is not None else None
 
     # ------------------------------------------------------------ resuming
     def state_dict(self) -> dict:

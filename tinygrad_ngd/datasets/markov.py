@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._common import rng_from_seed
 from .ptb import TextCorpus
 from .vocab import Vocabulary
 
@@ -88,7 +89,7 @@ def markov_corpus(vocab_size=50, n_train=100_000, n_valid=10_000, n_test=10_000,
         raise ValueError(f"vocab_size must be >= 2, got {vocab_size}")
     if not 0.0 < smoothing <= 1.0:
         raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
-    rng = np.random.default_rng(seed)
+    rng = rng_from_seed("markov_corpus", seed)
     V = int(vocab_size)
     P = rng.dirichlet(np.full(V, float(concentration)), size=V)
     P = (1.0 - smoothing) * P + smoothing / V

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import rng_from_seed
+
 
 class Problem:
     """Base: ``value``, ``grad``, ``hessian`` in float64 NumPy; ``hvp`` from the Hessian."""
@@ -94,7 +96,7 @@ class QuadraticBowl(Problem):
         elif isinstance(rotation, str):
             if rotation != "random":
                 raise ValueError(f"rotation must be None, an angle, a matrix or 'random', got {rotation!r}")
-            q = random_rotation(self.dim, np.random.default_rng(seed))
+            q = random_rotation(self.dim, rng_from_seed("QuadraticBowl", seed))
         elif np.ndim(rotation) == 0:
             if self.dim != 2:
                 raise ValueError("a rotation angle needs dim == 2; pass a matrix or 'random'")
@@ -206,7 +208,7 @@ class NoisyQuadratic(Problem):
     """
 
     def __init__(self, dim=10, n_steps=100, condition_number=10.0, noise_std=0.1, seed=0):
-        rng = np.random.default_rng(seed)
+        rng = rng_from_seed("NoisyQuadratic", seed)
         self.dim, self.n_steps, self.seed = int(dim), int(n_steps), seed
         self.eigenvalues = _eigenvalues(self.dim, condition_number, 1.0)
         self.A = spd_matrix(self.eigenvalues, random_rotation(self.dim, rng))
@@ -259,7 +261,7 @@ class LogisticRegression(Problem):
     """
 
     def __init__(self, n=200, dim=5, l2=0.0, scale=2.0, intercept=True, seed=0):
-        rng = np.random.default_rng(seed)
+        rng = rng_from_seed("LogisticRegression", seed)
         x = rng.standard_normal((int(n), int(dim)))
         if intercept:
             x = np.concatenate([x, np.ones((int(n), 1))], axis=1)
