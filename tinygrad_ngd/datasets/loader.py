@@ -52,10 +52,12 @@ class DataLoader:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got "
                              f"{type(batch_size).__name__} {batch_size!r}")
+        if seed is not None:
+            rng_from_seed("DataLoader", seed)  # a negative or non-integer seed is refused, naming it
         self.arrays, self.n = arrays, n
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
         self.transform, self.seed = transform, seed
-        self._rng = rng_from_seed("DataLoader", seed) if seed is not None else None
+        self._rng = np.random.default_rng(seed) if seed is not None else None
 
     # ------------------------------------------------------------ resuming
     def state_dict(self) -> dict:
