@@ -366,7 +366,7 @@ def test_gemm_all_transposes(torch, trans_a, trans_b):
 
 
 def test_fused_gradient_primitives_gradcheck():
-    from tinygrad_ngd.functional.core import (
+    from tinygrad_ngd.functional.fused import (
         CrossEntropyGrad,
         SigmoidGrad,
         SigmoidGradBackward,

@@ -23,7 +23,9 @@ import functools
 
 from .. import backend as B
 from ..tensor import Function
-from .core import as_tensor, linear, reshape, transpose
+from .base import as_tensor
+from .fused import linear
+from .shape import reshape, transpose
 
 __all__ = [
     "clear_index_cache",

@@ -31,7 +31,10 @@ from __future__ import annotations
 
 from .. import backend as B
 from ..tensor import Function, Tensor, is_grad_enabled
-from .core import as_tensor, mean, reshape, sqrt
+from .base import as_tensor
+from .elementwise import sqrt
+from .reduce import mean
+from .shape import reshape
 
 __all__ = ["batch_norm"]
 

@@ -15,8 +15,10 @@ import functools
 
 from .. import backend as B
 from ..tensor import Function
+from .base import as_tensor
 from .conv import _pair, conv_output_size, im2col, scatter_add_flat
-from .core import as_tensor, mean, reshape, sum
+from .reduce import mean, sum
+from .shape import reshape
 
 __all__ = ["avg_pool2d", "global_avg_pool2d", "max_pool2d"]
 

@@ -27,7 +27,10 @@ from __future__ import annotations
 
 from .. import backend as B
 from ..tensor import Function, Tensor, is_grad_enabled
-from .core import as_tensor, concatenate, getitem, linear, sigmoid, tanh
+from .activations import sigmoid, tanh
+from .base import as_tensor
+from .fused import linear
+from .shape import concatenate, getitem
 
 __all__ = ["dropout_mask", "lstm", "lstm_cell", "lstm_layer", "stack_steps", "unstack"]
 

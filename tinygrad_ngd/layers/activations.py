@@ -1,13 +1,13 @@
 """Activation modules: thin layers over the functional primitives, PyTorch's names and
 arguments (nn.Sigmoid, nn.Tanh, nn.ReLU, nn.Softplus, nn.Softmax, nn.LogSoftmax,
 nn.Identity).  Note 001 (001_98c6ef706a98c477.txt) §4.1 trains deep MLPs of sigmoid
-layers; the derivative rules live in ``functional/core.py``.
+layers; the derivative rules live in ``functional/activations.py``.
 """
 
 from __future__ import annotations
 
 from .. import functional as F
-from ..functional import core as _core
+from ..functional.activations import Softplus as _Softplus
 from .module import Module
 
 
@@ -44,9 +44,9 @@ class Softplus(Module):
 
     def forward(self, x):
         x = F.as_tensor(x)
-        if self.beta == 1.0 and self.threshold == _core.Softplus.threshold:
+        if self.beta == 1.0 and self.threshold == _Softplus.threshold:
             return F.softplus(x)
-        fn = _core.Softplus()
+        fn = _Softplus()
         fn.threshold = self.threshold  # the primitive's rule with this layer's threshold on βx
         return fn(x * self.beta) * (1.0 / self.beta)
 

@@ -1,0 +1,57 @@
+"""Helpers shared by the functional modules: the array module of operands, scalars as
+Tensors (weak scalar typing), broadcast and axis checks.
+"""
+
+from __future__ import annotations
+
+from .. import backend as B
+from ..tensor import Tensor
+
+__all__ = ["as_tensor"]
+
+
+def _xp(*arrays):
+    return B.array_module(*arrays)
+
+
+def as_tensor(x, like: Tensor | None = None) -> Tensor:
+    """Wrap a scalar or array as a constant Tensor; Python scalars take ``like``'s dtype
+    (weak scalars: ``float32_tensor * 0.5`` stays float32)."""
+    if isinstance(x, Tensor):
+        return x
+    scalar = isinstance(x, (int, float)) or (getattr(x, "ndim", None) == 0 and not B.is_backend_array(x))
+    if like is not None and scalar:
+        dtype = like.dtype if like.dtype.kind in "fc" else None
+        return Tensor(_xp(like.data).asarray(x, dtype=dtype))
+    return Tensor(x)
+
+
+def _pair(a, b):
+    """Two operands as Tensors, a Python scalar taking the other operand's dtype."""
+    if not isinstance(a, Tensor):
+        a = as_tensor(a, b)
+    if not isinstance(b, Tensor):
+        b = as_tensor(b, a)
+    return a, b
+
+
+def _check_broadcast(op, a, b):
+    try:
+        return _xp(a, b).broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
+def _norm_axis(axis, ndim):
+    if axis is None:
+        return None
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(a % ndim if ndim else a for a in axis)
+
+
+def _prod(it):
+    p = 1
+    for v in it:
+        p *= v
+    return p

@@ -1,0 +1,183 @@
+"""Fused speed nodes: one primitive where the composed formula would be several nodes.
+
+* :class:`Gemm` — op(A) op(B), closed under differentiation (matrix-product gradients are
+  Gemms again); :class:`Linear` — x Wᵀ + b in one node.
+* :class:`SigmoidGrad` / :class:`SigmoidGradBackward`, :class:`TanhGrad` /
+  :class:`TanhGradBackward` — the backward of σ and tanh, and its backward, as single
+  nodes (HVPs through sigmoid nets pay one node per layer instead of seven).
+* :class:`CrossEntropyGrad` — the backward of the fused softmax cross-entropy.
+
+Each is tested against the composition it replaces (tests/test_primitives.py).
+"""
+
+from __future__ import annotations
+
+from ..tensor import Function, Tensor
+from .base import _xp, as_tensor
+from .reduce import sum
+from .shape import reshape
+from .softmax import softmax
+
+__all__ = ["gemm", "linear"]
+
+
+class Gemm(Function):
+    """C = op(A) op(B) for 2-D A, B, where op transposes when its flag is set.
+
+    Closed under differentiation, so matrix-product gradients cost one node each:
+    with gC the upstream gradient,
+        dA = gC op(B)ᵀ      (or op(B) gCᵀ when A is transposed),
+        dB = op(A)ᵀ gC      (or gCᵀ op(A) when B is transposed).
+    """
+
+    def __init__(self, trans_a=False, trans_b=False):
+        self.trans_a, self.trans_b = trans_a, trans_b
+
+    def forward(self, a, b):
+        return (a.T if self.trans_a else a) @ (b.T if self.trans_b else b)
+
+    def backward(self, gc):
+        a, b = self.inputs
+        ta, tb = self.trans_a, self.trans_b
+        ga = gb = None
+        if self.needs_grad[0]:
+            ga = gemm(b, gc, tb, True) if ta else gemm(gc, b, False, not tb)
+        if self.needs_grad[1]:
+            gb = gemm(gc, a, True, ta) if tb else gemm(a, gc, not ta, False)
+        return ga, gb
+
+
+def gemm(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for 2-D tensors (op = transpose when the flag is set)."""
+    return Gemm(trans_a, trans_b)(a, b)
+
+
+class Linear(Function):
+    """y = x Wᵀ + b for 2-D x (a fused primitive: one node instead of three)."""
+
+    def forward(self, x, w, b=None):
+        y = x @ w.T
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, gy):
+        x, w = self.inputs[0], self.inputs[1]
+        gx = gemm(gy, w) if self.needs_grad[0] else None          # gy W
+        gw = gemm(gy, x, True, False) if self.needs_grad[1] else None  # gyᵀ x
+        if len(self.inputs) == 3:
+            gb = sum(gy, axis=0) if self.needs_grad[2] else None
+            return gx, gw, gb
+        return gx, gw
+
+
+def linear(x, weight, bias=None):
+    """PyTorch's F.linear: x Wᵀ + b with W of shape (out, in); x may have leading dims."""
+    x = as_tensor(x)
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input has {x.shape[-1]} features, weight expects "
+                         f"{weight.shape[1]} (weight shape {weight.shape})")
+    lead = x.shape[:-1]
+    x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
+    y = Linear()(x2, weight) if bias is None else Linear()(x2, weight, bias)
+    return reshape(y, lead + (weight.shape[0],)) if x.ndim != 2 else y
+
+
+class SigmoidGrad(Function):
+    """g(y, gy) = gy·y(1−y), the sigmoid's backward as one primitive (y = σ(x));
+    its own backward: ∂g/∂y = gy(1−2y), ∂g/∂gy = y(1−y)."""
+
+    def forward(self, y, gy):
+        out = 1 - y  # gy·y(1−y) in one buffer
+        out *= y
+        out *= gy
+        return out
+
+    def backward(self, gg):
+        y, gy = self.inputs
+        return SigmoidGradBackward()(y, gy, gg)
+
+
+class SigmoidGradBackward(Function):
+    """(∂g/∂y·gg, ∂g/∂gy·gg) = (gg·gy·(1−2y), gg·y(1−y)) for g = gy·y(1−y), as one node
+    with two outputs: HVPs through sigmoid nets pay one node here instead of seven.
+    Its own backward (third derivatives) is written in Tensor ops."""
+
+    def forward(self, y, gy, gg):
+        return gg * gy * (1 - 2 * y), gg * y * (1 - y)
+
+    def backward(self, ga, gb):
+        y, gy, gg = self.inputs
+        one_minus_2y = 1.0 - 2.0 * y
+        d_y = ga * gg * gy * -2.0 + gb * gg * one_minus_2y
+        d_gy = ga * gg * one_minus_2y
+        d_gg = ga * gy * one_minus_2y + gb * (y * (1.0 - y))
+        return d_y, d_gy, d_gg
+
+
+class TanhGrad(Function):
+    """g(y, gy) = gy(1−y²), the tanh's backward as one primitive (y = tanh x);
+    its own backward: ∂g/∂y = −2·gy·y, ∂g/∂gy = 1−y²."""
+
+    def forward(self, y, gy):
+        out = y * y  # gy(1−y²) in one buffer
+        out -= 1
+        out *= -gy
+        return out
+
+    def backward(self, gg):
+        y, gy = self.inputs
+        return TanhGradBackward()(y, gy, gg)
+
+
+class TanhGradBackward(Function):
+    """(∂g/∂y·gg, ∂g/∂gy·gg) = (−2·gg·gy·y, gg(1−y²)) for g = gy(1−y²), as one node with
+    two outputs; its own backward (third derivatives) is written in Tensor ops."""
+
+    def forward(self, y, gy, gg):
+        return -2 * gg * gy * y, gg * (1 - y * y)
+
+    def backward(self, ga, gb):
+        y, gy, gg = self.inputs
+        d_y = ga * gg * gy * -2.0 + gb * gg * y * -2.0
+        d_gy = ga * gg * y * -2.0
+        d_gg = ga * gy * y * -2.0 + gb * (1.0 - y * y)
+        return d_y, d_gy, d_gg
+
+
+class CrossEntropyGrad(Function):
+    """g(x, gy) = (softmax(x) − onehot(y))·gy·scale, cross-entropy's backward as one node.
+
+    Its own backward, with p = softmax(x) and u = gg·gy·scale:
+    ∂/∂x: p ⊙ (u − Σ_c u p) per row (softmax's Jacobian), ∂/∂gy: scale·Σ gg ⊙ (p − onehot).
+    ``cache`` = (e^{x − max}, Σ e^{x − max}) from the forward saves recomputing the softmax.
+    """
+
+    def __init__(self, labels, scale, cache=None):
+        self.labels, self.scale, self.cache = labels, scale, cache
+
+    def forward(self, x, gy):
+        xp = _xp(x)
+        if self.cache is not None:
+            e, s = self.cache
+            p = e / s  # a new array: the cache is never written (retain_graph may reuse it)
+        else:
+            p = xp.exp(x - x.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+        p[xp.arange(x.shape[0]), self.labels] -= 1
+        p *= gy * x.dtype.type(self.scale)
+        return p
+
+    def backward(self, gg):
+        x, gy = self.inputs
+        p = softmax(x, axis=1)
+        gx = gy_ = None
+        if self.needs_grad[0]:
+            u = gg * (gy * self.scale)
+            gx = p * (u - sum(u * p, axis=1, keepdims=True))
+        if self.needs_grad[1]:
+            xp = _xp(x.data)
+            onehot = xp.zeros(x.shape, dtype=x.dtype)
+            onehot[xp.arange(x.shape[0]), self.labels] = 1
+            gy_ = sum(gg * (p - Tensor(onehot))) * self.scale
+        return gx, gy_
