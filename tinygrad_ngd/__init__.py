@@ -6,11 +6,11 @@ FlatParameters, optimizers and curvature tools.
 
 from . import backend, functional
 from .backend import get_backend, get_default_dtype, manual_seed, set_backend, set_default_dtype
-from .tensor import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
+from .tensor import Function, Tensor, enable_grad, forward_mode, grad, is_grad_enabled, jvp, no_grad
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "Function", "grad", "no_grad", "enable_grad", "is_grad_enabled",
+__all__ = ["Tensor", "Function", "grad", "jvp", "forward_mode", "no_grad", "enable_grad", "is_grad_enabled",
            "set_backend", "get_backend", "set_default_dtype", "get_default_dtype", "manual_seed",
            "backend", "functional", "__version__"]
 

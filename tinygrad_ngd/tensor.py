@@ -7,6 +7,13 @@ gradient itself (double backward, as in DeZero and Chainer).  Under a plain
 
 Functions are processed in generation order (a node's generation is one more than its
 newest input's), so every gradient is complete before it is propagated.
+
+Forward mode: while a :func:`forward_mode` context is open, a Tensor may carry a
+``tangent`` (a Tensor of its shape), and every primitive whose inputs carry tangents
+computes its outputs' tangents by its ``jvp`` rule (J·t, written with Tensor operations).
+:func:`jvp` is the user-facing form (``torch.func.jvp``'s semantics).  Running a backward
+pass while tangents are attached differentiates the backward itself in forward mode:
+that is Pearlmutter's R-operator (forward-over-reverse Hessian-vector products).
 """
 
 from __future__ import annotations
@@ -57,6 +64,41 @@ def _grad_mode(flag: bool):
         _GradMode.enabled = old
 
 
+class _ForwardMode:
+    active = 0      # open forward_mode contexts; 0: Function.__call__ skips tangents entirely
+    record = True   # tangent rules record a graph (False: tangents are not differentiated)
+
+
+@contextlib.contextmanager
+def forward_mode(record_graph: bool = True):
+    """Context in which tangents attached to Tensors (``x.tangent``) are propagated.
+
+    ``record_graph=False`` computes the tangents without recording a graph of them (they
+    need not be differentiated again: forward-over-reverse HVPs); the primal computation
+    records as usual.
+    """
+    old = (_ForwardMode.active, _ForwardMode.record)
+    _ForwardMode.active += 1
+    _ForwardMode.record = bool(record_graph)
+    try:
+        yield
+    finally:
+        _ForwardMode.active, _ForwardMode.record = old
+
+
+def tracks_derivatives(*tensors) -> bool:
+    """True when derivatives must flow through Tensor operations on ``tensors``: graph
+    recording is on, or forward mode is on and one of them carries a tangent.  Fused
+    primitives whose backward has a fast array path take the Tensor path then."""
+    if _GradMode.enabled:
+        return True
+    if _ForwardMode.active:
+        for t in tensors:
+            if t is not None and t.tangent is not None:
+                return True
+    return False
+
+
 def _is_float_dtype(dtype) -> bool:
     return getattr(dtype, "kind", "") in "fc"
 
@@ -70,7 +112,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "creator", "generation", "name",
-                 "_grad_buffer", "_pass_grad", "_retains_grad", "__weakref__")
+                 "_grad_buffer", "_pass_grad", "_retains_grad", "tangent", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to Tensor's operators
 
     def __init__(self, data, requires_grad=False, name=None):
@@ -86,6 +128,7 @@ class Tensor:
         self._grad_buffer = None
         self._pass_grad = None
         self._retains_grad = False
+        self.tangent = None
         if requires_grad and not _is_float_dtype(data.dtype):
             raise TypeError(f"requires_grad=True needs a floating dtype, got {data.dtype}")
         self.requires_grad = bool(requires_grad)
@@ -175,7 +218,7 @@ def _wrap(y) -> Tensor:
         y = B.array_module(y).asarray(y)
     t = _new_tensor(Tensor)
     t.data = y
-    t.grad = t.creator = t.name = t._grad_buffer = t._pass_grad = None
+    t.grad = t.creator = t.name = t._grad_buffer = t._pass_grad = t.tangent = None
     t.generation = 0
     t.requires_grad = t._retains_grad = False
     return t
@@ -201,9 +244,12 @@ def _as_grad_tensor(g, like: Tensor, what: str) -> Tensor:
 class Function:
     """One differentiable primitive.
 
-    Subclasses implement ``forward(*arrays) -> array | tuple`` and
+    Subclasses implement ``forward(*arrays) -> array | tuple``,
     ``backward(*grad_tensors) -> Tensor | tuple`` (one gradient per input; None where
-    ``self.needs_grad[i]`` is False or the input has no gradient).  ``backward`` must use
+    ``self.needs_grad[i]`` is False or the input has no gradient) and
+    ``jvp(*tangents) -> Tensor | tuple`` (forward mode: the outputs' tangents J·t, one per
+    output, given one tangent per input, None for an input without one; at least one is
+    not None).  Both rules see the inputs as ``self.inputs`` and outputs as ``self.output(i)``.  ``backward`` must use
     Tensor operations so it is differentiable again; a primitive whose backward works on
     raw arrays sets ``differentiable_backward = False`` and then asking for a graph of
     its backward (create_graph=True) raises instead of returning a wrong second derivative.
@@ -211,6 +257,7 @@ class Function:
 
     differentiable_backward = True
     inputs = None
+    outputs = None
 
     def __call__(self, *inputs):
         ys = self.forward(*[x.data for x in inputs])
@@ -234,6 +281,8 @@ class Function:
                         o.requires_grad = True
                         o.creator = self
                         o.generation = gen + 1
+        if _ForwardMode.active:
+            _push_tangents(self, inputs, outputs)
         return tuple(outputs) if multi else outputs[0]
 
     def output(self, i=0) -> Tensor:
@@ -248,6 +297,38 @@ class Function:
 
     def backward(self, *gys):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def jvp(self, *tangents):
+        raise NotImplementedError(f"{type(self).__name__} has no forward-mode rule (jvp)")
+
+
+def _push_tangents(f, inputs, outputs):
+    """Attach J·t to ``outputs`` when an input carries a tangent (forward mode)."""
+    tangents = [x.tangent for x in inputs]
+    if tangents.count(None) == len(tangents):
+        return
+    if f.inputs is None:
+        f.inputs = inputs
+    if f.outputs is None:
+        f.outputs = [weakref.ref(o) for o in outputs]
+    old = (_ForwardMode.active, _GradMode.enabled)
+    _ForwardMode.active = 0  # the rule's own operations carry no tangents (one level)
+    _GradMode.enabled = _GradMode.enabled and _ForwardMode.record
+    try:
+        ts = f.jvp(*tangents)
+    finally:
+        _ForwardMode.active, _GradMode.enabled = old
+    if type(ts) is not tuple:
+        ts = (ts,)
+    if len(ts) != len(outputs):
+        raise RuntimeError(f"{type(f).__name__}.jvp returned {len(ts)} tangents for {len(outputs)} outputs")
+    for o, t in zip(outputs, ts):
+        if t is None or o.data.dtype.kind not in "fc":
+            continue
+        if t.data.shape != o.data.shape:  # a wrong rule must not pass silently
+            raise RuntimeError(f"{type(f).__name__}.jvp returned a tangent of shape {t.shape} "
+                               f"for an output of shape {o.shape}")
+        o.tangent = t
 
 
 _FREED_MSG = ("Trying to backward through the graph a second time (its saved tensors were "
@@ -419,6 +500,52 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
         if g is None:
             continue
         if not _owns_memory(g, assigned):
-            out[j] = _copy(g) if create_graph else Tensor(g.data.copy())
+            keep = create_graph or (_ForwardMode.active and g.tangent is not None)
+            out[j] = _copy(g) if keep else Tensor(g.data.copy())
         assigned.add(id(out[j]))
     return tuple(out)
+
+
+# ---------------------------------------------------------------- forward mode
+def jvp(fn, primals, tangents):
+    """(outputs, output_tangents) of ``fn(*primals)`` and its Jacobian-vector product, with
+    ``torch.func.jvp``'s semantics: ``fn`` takes Tensors and returns a Tensor or a tuple of
+    Tensors; ``primals`` and ``tangents`` are tuples of Tensors (or arrays) of equal shapes.
+
+    One forward pass computes both: every primitive applies its ``jvp`` rule as it runs.
+    The outputs are cut from any graph (as torch.func.jvp's); an output that does not
+    depend on the primals gets a zero tangent.
+    """
+    if not isinstance(primals, tuple) or not isinstance(tangents, tuple):
+        raise TypeError(f"jvp: primals and tangents must be tuples, got {type(primals).__name__} "
+                        f"and {type(tangents).__name__}")
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    xs = []
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        p = p if isinstance(p, Tensor) else Tensor(p)
+        t = t if isinstance(t, Tensor) else Tensor(t)
+        if p.shape != t.shape:
+            raise ValueError(f"jvp: tangent {i} has shape {t.shape}, primal {i} has shape {p.shape}")
+        if not _is_float_dtype(p.dtype) or t.dtype != p.dtype:
+            raise TypeError(f"jvp: primal {i} ({p.dtype}) and tangent {i} ({t.dtype}) must share "
+                            f"a floating dtype")
+        x = Tensor(p.data)  # a fresh leaf: the caller's tensors never carry a tangent
+        x.tangent = Tensor(t.data)
+        xs.append(x)
+    with forward_mode(record_graph=False), _grad_mode(False):
+        out = fn(*xs)
+    single = isinstance(out, Tensor)
+    outs = (out,) if single else tuple(out)
+    values, out_tangents = [], []
+    for k, o in enumerate(outs):
+        if not isinstance(o, Tensor):
+            raise TypeError(f"jvp: fn must return Tensors, output {k} is {type(o).__name__}")
+        t = o.tangent
+        if t is None:
+            t = Tensor(B.array_module(o.data).zeros_like(o.data))
+        values.append(Tensor(o.data))
+        out_tangents.append(Tensor(t.data))
+    if single:
+        return values[0], out_tangents[0]
+    return tuple(values), tuple(out_tangents)

@@ -1,4 +1,5 @@
-"""Derivative checkers: gradcheck, gradgradcheck and hvpcheck (float64, central differences).
+"""Derivative checkers: gradcheck, gradgradcheck, jvpcheck and hvpcheck (float64, central
+differences).
 
 The first-derivative test is the dot-product test along random directions:
     ⟨(f(x + εu) − f(x − εu)) / 2ε, w⟩  ≈  ⟨u, Jᵀ w⟩
@@ -7,6 +8,8 @@ cancel) and a *random* upstream gradient w — never all ones, which would hide 
 normalizing operations (softmax, batch-norm) whose Jacobian annihilates constant vectors.
 gradgradcheck applies the same test to the map (x, w) ↦ Jᵀw computed with
 create_graph=True, so it checks the second derivative that HVPs rely on.
+jvpcheck checks forward mode: the tangent J u from :func:`tinygrad_ngd.jvp` against
+(f(x + εu) − f(x − εu)) / 2ε, elementwise, for random directions u on all inputs at once.
 hvpcheck compares grad-of-grad Hessian-vector products with a dense Hessian built
 column by column from central differences of the gradient.
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend as B
-from .tensor import Tensor, grad, no_grad
+from .tensor import Tensor, grad, jvp, no_grad
 
 
 class GradcheckError(AssertionError):
@@ -112,6 +115,55 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-8, rtol=1e-5, n_directions=3, se
 
     return gradcheck(first_derivative, inputs + ws, eps=eps, atol=atol, rtol=rtol,
                      n_directions=n_directions, seed=seed, raise_exception=raise_exception)
+
+
+def jvpcheck(fn, inputs, eps=1e-6, atol=1e-9, rtol=1e-6, n_directions=3, seed=0,
+             raise_exception=True):
+    """Check forward-mode derivatives of ``fn(*inputs)`` (a Tensor or tuple of Tensors).
+
+    The inputs that require grad (float64) get random tangents u; the other inputs are
+    held constant.  Every output's tangent from :func:`tinygrad_ngd.jvp` must equal the
+    central difference (f(x + εu) − f(x − εu)) / 2ε elementwise, within
+    ``atol + rtol · max|difference quotient|``.  Returns True or raises GradcheckError.
+    """
+    rng = np.random.default_rng(seed)
+    inputs = list(inputs)
+    diff_idx = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not diff_idx:
+        raise ValueError("jvpcheck: no input requires grad")
+    for i in diff_idx:
+        if inputs[i].dtype != np.float64:
+            raise TypeError(f"jvpcheck: input {i} is {inputs[i].dtype}; use float64 for finite differences")
+
+    def at(*ds):
+        xs = list(inputs)
+        for k, i in enumerate(diff_idx):
+            xs[i] = ds[k]
+        return fn(*xs)
+
+    try:
+        for _ in range(n_directions):
+            us = [_random_like(rng, inputs[i]) for i in diff_idx]
+            primals = tuple(Tensor(inputs[i].data) for i in diff_idx)
+            _, tangents = jvp(lambda *ds: tuple(_as_list(at(*ds))), primals, tuple(Tensor(u) for u in us))
+            with no_grad():
+                plus = _as_list(at(*[Tensor(inputs[i].data + eps * u) for i, u in zip(diff_idx, us)]))
+                minus = _as_list(at(*[Tensor(inputs[i].data - eps * u) for i, u in zip(diff_idx, us)]))
+            for k, (t, p, m) in enumerate(zip(tangents, plus, minus)):
+                fd = B.to_numpy((p.data - m.data) / (2 * eps))
+                got = B.to_numpy(t.data)
+                if got.shape != fd.shape:
+                    raise GradcheckError(f"jvpcheck: output {k}: tangent shape {got.shape}, output shape {fd.shape}")
+                err = float(np.max(np.abs(got - fd))) if fd.size else 0.0
+                scale = float(np.max(np.abs(fd))) if fd.size else 0.0
+                if not err <= atol + rtol * scale:
+                    raise GradcheckError(f"jvpcheck: output {k} (shape {fd.shape}): max |J u − finite "
+                                         f"differences| = {err:.3e} (max |finite differences| {scale:.3e})")
+    except GradcheckError:
+        if raise_exception:
+            raise
+        return False
+    return True
 
 
 def dense_hessian_fd(f, x0, eps=1e-5):

@@ -55,3 +55,24 @@ def _prod(it):
     for v in it:
         p *= v
     return p
+
+
+# ---------------------------------------------------------------- forward-mode helpers
+def zeros_like(x: Tensor) -> Tensor:
+    """A constant Tensor of zeros with x's shape and dtype."""
+    return Tensor(_xp(x.data).zeros(x.shape, dtype=x.dtype))
+
+
+def tangent_or_zeros(t, x: Tensor) -> Tensor:
+    """The tangent t, or zeros of x's shape where x carries none."""
+    return zeros_like(x) if t is None else t
+
+
+def add_terms(*terms):
+    """Σ of the terms that are not None (a JVP rule's contributions from the inputs that
+    carry a tangent); None if all are."""
+    out = None
+    for t in terms:
+        if t is not None:
+            out = t if out is None else out + t
+    return out

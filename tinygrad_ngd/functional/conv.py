@@ -61,6 +61,9 @@ class TakeFlat(Function):
     def backward(self, gy):
         return ScatterAddFlat(self.index, self.in_shape)(gy)
 
+    def jvp(self, t):  # linear: the same gather of ẋ
+        return TakeFlat(self.index)(t)
+
 
 class ScatterAddFlat(Function):
     """out = zeros(shape); out.ravel()[index] += g (repeated indices accumulate)."""
@@ -81,6 +84,9 @@ class ScatterAddFlat(Function):
 
     def backward(self, gout):
         return TakeFlat(self.index)(gout)
+
+    def jvp(self, t):  # linear: the same scatter-add of ġ
+        return ScatterAddFlat(self.index, self.out_shape)(t)
 
 
 def take_flat(x, index):
@@ -172,6 +178,9 @@ class Im2col(Function):
     def backward(self, gcols):
         return col2im(gcols, self.x_shape, self.kernel, self.stride, self.padding)
 
+    def jvp(self, t):  # linear: im2col(ẋ)
+        return Im2col(self.kernel, self.stride, self.padding)(t)
+
 
 class Col2im(Function):
     """The adjoint of im2col: scatter-add the rows back into an image, then crop the padding."""
@@ -193,6 +202,9 @@ class Col2im(Function):
 
     def backward(self, gx):
         return Im2col(self.kernel, self.stride, self.padding)(gx)
+
+    def jvp(self, t):  # linear: col2im(ċols)
+        return Col2im(self.x_shape, self.kernel, self.stride, self.padding)(t)
 
 
 def _check_image(x, what):

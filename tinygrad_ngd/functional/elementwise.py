@@ -9,8 +9,8 @@ gradient equally on ties; clip passes the gradient on the closed interval.
 from __future__ import annotations
 
 from ..tensor import Function, Tensor
-from .base import _check_broadcast, _pair, _xp, as_tensor
-from .shape import sum_to
+from .base import _check_broadcast, _pair, _xp, add_terms, as_tensor, tangent_or_zeros
+from .shape import broadcast_to, sum_to
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "maximum",
            "minimum", "where", "clip"]
@@ -24,6 +24,9 @@ class Add(Function):
     def backward(self, gy):
         return sum_to(gy, self.shapes[0]), sum_to(gy, self.shapes[1])
 
+    def jvp(self, ta, tb):  # ṫ = ȧ + ḃ
+        return _full(add_terms(ta, tb), self)
+
 
 class Sub(Function):
     def forward(self, a, b):
@@ -32,6 +35,9 @@ class Sub(Function):
 
     def backward(self, gy):
         return sum_to(gy, self.shapes[0]), sum_to(neg(gy), self.shapes[1])
+
+    def jvp(self, ta, tb):  # ȧ − ḃ
+        return _full(add_terms(ta, None if tb is None else neg(tb)), self)
 
 
 class Mul(Function):
@@ -44,6 +50,10 @@ class Mul(Function):
         gb = sum_to(gy * a, b.shape) if self.needs_grad[1] else None
         return ga, gb
 
+    def jvp(self, ta, tb):  # ȧ b + a ḃ
+        a, b = self.inputs
+        return _full(add_terms(None if ta is None else ta * b, None if tb is None else a * tb), self)
+
 
 class Div(Function):
     def forward(self, a, b):
@@ -55,6 +65,10 @@ class Div(Function):
         gb = sum_to(neg(gy * a / (b * b)), b.shape) if self.needs_grad[1] else None
         return ga, gb
 
+    def jvp(self, ta, tb):  # (ȧ − y ḃ) / b with y = a / b
+        b = self.inputs[1]
+        return _full(add_terms(ta, None if tb is None else neg(self.output() * tb)) / b, self)
+
 
 class Neg(Function):
     def forward(self, x):
@@ -62,6 +76,9 @@ class Neg(Function):
 
     def backward(self, gy):
         return neg(gy)
+
+    def jvp(self, t):
+        return neg(t)
 
 
 class Pow(Function):
@@ -75,6 +92,11 @@ class Pow(Function):
         ga = sum_to(gy * b * a ** (b - 1.0), a.shape) if self.needs_grad[0] else None
         gb = sum_to(gy * self.output() * log(a), b.shape) if self.needs_grad[1] else None
         return ga, gb
+
+    def jvp(self, ta, tb):  # ȧ b a^(b−1) + ḃ aᵇ log a
+        a, b = self.inputs
+        return _full(add_terms(None if ta is None else ta * b * a ** (b - 1.0),
+                               None if tb is None else tb * self.output() * log(a)), self)
 
 
 class PowScalar(Function):
@@ -94,6 +116,15 @@ class PowScalar(Function):
         if c == 2:
             return gy * (x * 2.0)
         return gy * (c * x ** (c - 1))
+
+    def jvp(self, t):  # c x^(c−1) ẋ
+        (x,) = self.inputs
+        c = self.c
+        if c == 1:
+            return t
+        if c == 2:
+            return t * (x * 2.0)
+        return t * (c * x ** (c - 1))
 
 
 def add(a, b):
@@ -145,6 +176,9 @@ class Exp(Function):
     def backward(self, gy):
         return gy * self.output()
 
+    def jvp(self, t):  # ẏ = y ẋ
+        return t * self.output()
+
 
 class Log(Function):
     def forward(self, x):
@@ -152,6 +186,9 @@ class Log(Function):
 
     def backward(self, gy):
         return gy / self.inputs[0]
+
+    def jvp(self, t):  # ẋ / x
+        return t / self.inputs[0]
 
 
 class Sqrt(Function):
@@ -161,6 +198,9 @@ class Sqrt(Function):
     def backward(self, gy):
         return gy / (self.output() * 2.0)
 
+    def jvp(self, t):  # ẋ / 2y
+        return t / (self.output() * 2.0)
+
 
 class Abs(Function):
     def forward(self, x):
@@ -169,6 +209,10 @@ class Abs(Function):
     def backward(self, gy):
         x = self.inputs[0]
         return gy * Tensor(_xp(x.data).sign(x.data))  # sign(0) = 0, as PyTorch
+
+    def jvp(self, t):  # sign(x) ẋ
+        x = self.inputs[0]
+        return t * Tensor(_xp(x.data).sign(x.data))
 
 
 class Maximum(Function):
@@ -184,6 +228,10 @@ class Maximum(Function):
         gb = sum_to(gy * (1.0 - wa), b.shape) if self.needs_grad[1] else None
         return ga, gb
 
+    def jvp(self, ta, tb):  # the winner's tangent; the mean of both on ties
+        a, b = self.inputs
+        return _select_jvp(self, ta, tb, _tie_weights(a.data > b.data, a.data == b.data, a.dtype))
+
 
 class Minimum(Function):
     def forward(self, a, b):
@@ -196,9 +244,24 @@ class Minimum(Function):
         gb = sum_to(gy * (1.0 - wa), b.shape) if self.needs_grad[1] else None
         return ga, gb
 
+    def jvp(self, ta, tb):
+        a, b = self.inputs
+        return _select_jvp(self, ta, tb, _tie_weights(a.data < b.data, a.data == b.data, a.dtype))
+
 
 def _tie_weights(wins, ties, dtype):
     return Tensor(wins.astype(dtype) + 0.5 * ties.astype(dtype))
+
+
+def _select_jvp(f, ta, tb, wa):
+    """wa ȧ + (1 − wa) ḃ for maximum/minimum (wa: 1 where a wins, ½ on ties)."""
+    return _full(add_terms(None if ta is None else ta * wa, None if tb is None else tb * (1.0 - wa)), f)
+
+
+def _full(t, f):
+    """A tangent broadcast to the output's shape (an operand may have been broadcast)."""
+    shape = f.output().shape
+    return t if t.shape == shape else broadcast_to(t, shape)
 
 
 class Where(Function):
@@ -217,6 +280,10 @@ class Where(Function):
         gb = sum_to(where(self.cond, zero, gy), b.shape) if self.needs_grad[1] else None
         return ga, gb
 
+    def jvp(self, ta, tb):  # where(cond, ȧ, ḃ)
+        a, b = self.inputs
+        return _full(Where(self.cond)(tangent_or_zeros(ta, a), tangent_or_zeros(tb, b)), self)
+
 
 class Clip(Function):
     """clip(x, lo, hi); the gradient passes where lo <= x <= hi (PyTorch's clamp)."""
@@ -234,6 +301,13 @@ class Clip(Function):
         hi = xp.inf if self.hi is None else self.hi
         inside = (x >= lo) & (x <= hi)
         return gy * Tensor(inside.astype(gy.dtype))
+
+    def jvp(self, t):  # ẋ where lo <= x <= hi, else 0
+        x = self.inputs[0].data
+        xp = _xp(x)
+        lo = -xp.inf if self.lo is None else self.lo
+        hi = xp.inf if self.hi is None else self.hi
+        return t * Tensor(((x >= lo) & (x <= hi)).astype(t.dtype))
 
 
 def exp(x):

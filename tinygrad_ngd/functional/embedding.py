@@ -37,6 +37,11 @@ class EmbeddingLookup(Function):
             gy = gy * Tensor(keep)
         return scatter_add_flat(gy, flat, self.w_shape)
 
+    def jvp(self, t):
+        """Linear in W: ẏ = Ẇ[ids] (the padding row's tangent included, as torch.func.jvp:
+        padding_idx only withholds the gradient)."""
+        return EmbeddingLookup(self.ids, self.padding_idx)(t)
+
 
 def embedding(ids, weight, padding_idx=None):
     """PyTorch's F.embedding: integer ids of any shape, weight (V, D) → ids.shape + (D,)."""

@@ -13,9 +13,9 @@ Each is tested against the composition it replaces (tests/test_primitives.py).
 from __future__ import annotations
 
 from ..tensor import Function, Tensor
-from .base import _xp, as_tensor
+from .base import _xp, add_terms, as_tensor
 from .reduce import sum
-from .shape import reshape
+from .shape import broadcast_to, reshape
 from .softmax import softmax
 
 __all__ = ["gemm", "linear"]
@@ -46,6 +46,11 @@ class Gemm(Function):
             gb = gemm(gc, a, True, ta) if tb else gemm(a, gc, not ta, False)
         return ga, gb
 
+    def jvp(self, ta, tb):  # Ċ = op(Ȧ) op(B) + op(A) op(Ḃ)
+        a, b = self.inputs
+        return add_terms(None if ta is None else gemm(ta, b, self.trans_a, self.trans_b),
+                         None if tb is None else gemm(a, tb, self.trans_a, self.trans_b))
+
 
 def gemm(a, b, trans_a=False, trans_b=False):
     """op(a) @ op(b) for 2-D tensors (op = transpose when the flag is set)."""
@@ -70,6 +75,17 @@ class Linear(Function):
             return gx, gw, gb
         return gx, gw
 
+    def jvp(self, tx, tw, tb=None):
+        """ẏ = ẋ Wᵀ + x Ẇᵀ + ḃ, as at most two Linear nodes."""
+        x, w = self.inputs[0], self.inputs[1]
+        y = self.output()
+        from_x = None if tx is None else Linear()(tx, w)
+        if tw is not None:  # x Ẇᵀ (+ ḃ): the same fused node with the tangent weights
+            from_w = Linear()(x, tw) if tb is None else Linear()(x, tw, tb)
+        else:
+            from_w = None if tb is None else broadcast_to(tb, y.shape)
+        return add_terms(from_x, from_w)
+
 
 def linear(x, weight, bias=None):
     """PyTorch's F.linear: x Wᵀ + b with W of shape (out, in); x may have leading dims."""
@@ -81,6 +97,11 @@ def linear(x, weight, bias=None):
     x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
     y = Linear()(x2, weight) if bias is None else Linear()(x2, weight, bias)
     return reshape(y, lead + (weight.shape[0],)) if x.ndim != 2 else y
+
+
+def _full(t, like):
+    """A tangent broadcast to ``like``'s shape (an operand may have been broadcast)."""
+    return t if t.shape == like.shape else broadcast_to(t, like.shape)
 
 
 class SigmoidGrad(Function):
@@ -96,6 +117,12 @@ class SigmoidGrad(Function):
     def backward(self, gg):
         y, gy = self.inputs
         return SigmoidGradBackward()(y, gy, gg)
+
+    def jvp(self, ty, tgy):
+        """ġ = ẏ·gy(1−2y) + ġy·y(1−y): the first term is SigmoidGradBackward's first output."""
+        y, gy = self.inputs
+        return add_terms(None if ty is None else SigmoidGradBackward()(y, gy, ty)[0],
+                         None if tgy is None else SigmoidGrad()(y, tgy))
 
 
 class SigmoidGradBackward(Function):
@@ -114,6 +141,17 @@ class SigmoidGradBackward(Function):
         d_gg = ga * gy * one_minus_2y + gb * (y * (1.0 - y))
         return d_y, d_gy, d_gg
 
+    def jvp(self, ty, tgy, tgg):
+        """ȧ = ġg·gy(1−2y) + gg·ġy(1−2y) − 2·gg·gy·ẏ,  ḃ = ġg·y(1−y) + gg(1−2y)·ẏ."""
+        y, gy, gg = self.inputs
+        one_minus_2y = 1.0 - 2.0 * y
+        da = add_terms(None if tgg is None else tgg * gy * one_minus_2y,
+                       None if tgy is None else gg * tgy * one_minus_2y,
+                       None if ty is None else gg * gy * ty * -2.0)
+        db = add_terms(None if tgg is None else tgg * (y * (1.0 - y)),
+                       None if ty is None else gg * one_minus_2y * ty)
+        return _full(da, y), _full(db, y)
+
 
 class TanhGrad(Function):
     """g(y, gy) = gy(1−y²), the tanh's backward as one primitive (y = tanh x);
@@ -129,6 +167,12 @@ class TanhGrad(Function):
         y, gy = self.inputs
         return TanhGradBackward()(y, gy, gg)
 
+    def jvp(self, ty, tgy):
+        """ġ = −2·gy·y·ẏ + ġy(1−y²): the first term is TanhGradBackward's first output."""
+        y, gy = self.inputs
+        return add_terms(None if ty is None else TanhGradBackward()(y, gy, ty)[0],
+                         None if tgy is None else TanhGrad()(y, tgy))
+
 
 class TanhGradBackward(Function):
     """(∂g/∂y·gg, ∂g/∂gy·gg) = (−2·gg·gy·y, gg(1−y²)) for g = gy(1−y²), as one node with
@@ -143,6 +187,16 @@ class TanhGradBackward(Function):
         d_gy = ga * gg * y * -2.0
         d_gg = ga * gy * y * -2.0 + gb * (1.0 - y * y)
         return d_y, d_gy, d_gg
+
+    def jvp(self, ty, tgy, tgg):
+        """ȧ = −2(ġg·gy·y + gg·ġy·y + gg·gy·ẏ),  ḃ = ġg(1−y²) − 2·gg·y·ẏ."""
+        y, gy, gg = self.inputs
+        da = add_terms(None if tgg is None else tgg * gy * y,
+                       None if tgy is None else gg * tgy * y,
+                       None if ty is None else gg * gy * ty) * -2.0
+        db = add_terms(None if tgg is None else tgg * (1.0 - y * y),
+                       None if ty is None else gg * y * ty * -2.0)
+        return _full(da, y), _full(db, y)
 
 
 class CrossEntropyGrad(Function):
@@ -181,3 +235,14 @@ class CrossEntropyGrad(Function):
             onehot[xp.arange(x.shape[0]), self.labels] = 1
             gy_ = sum(gg * (p - Tensor(onehot))) * self.scale
         return gx, gy_
+
+    def jvp(self, tx, tgy):
+        """ġ = p ⊙ (ẋ − Σ_c p ẋ)·gy·scale + (p − onehot)·ġy·scale (softmax's Jacobian, then
+        this node again with the tangent in place of gy)."""
+        x, gy = self.inputs
+        from_x = None
+        if tx is not None:
+            p = softmax(x, axis=1)
+            from_x = p * (tx - sum(p * tx, axis=1, keepdims=True)) * (gy * self.scale)
+        from_gy = None if tgy is None else CrossEntropyGrad(self.labels, self.scale, self.cache)(x, tgy)
+        return add_terms(from_x, from_gy)

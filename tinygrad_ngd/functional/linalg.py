@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from ..tensor import Function
-from .base import _pair, _xp
-from .shape import reshape, sum_to, swapaxes
+from .base import _pair, _xp, add_terms
+from .shape import broadcast_to, reshape, sum_to, swapaxes
 
 __all__ = ["matmul"]
 
@@ -21,6 +21,12 @@ class MatMul(Function):
         ga = sum_to(matmul(gy, swapaxes(b, -1, -2)), a.shape) if self.needs_grad[0] else None
         gb = sum_to(matmul(swapaxes(a, -1, -2), gy), b.shape) if self.needs_grad[1] else None
         return ga, gb
+
+    def jvp(self, ta, tb):  # ȧ b + a ḃ (broadcast to the output's batch shape)
+        a, b = self.inputs
+        t = add_terms(None if ta is None else matmul(ta, b), None if tb is None else matmul(a, tb))
+        shape = self.output().shape
+        return t if t.shape == shape else broadcast_to(t, shape)
 
 
 def matmul(a, b):

@@ -43,6 +43,13 @@ class CrossEntropy(Function):
         grad_fn = CrossEntropyGrad(self.labels, self.scale, (self.exp_shifted, self.exp_sum))
         return grad_fn(self.inputs[0], gy)
 
+    def jvp(self, t):
+        """ℓ̇ = scale·Σ (softmax(x) − onehot(y)) ⊙ ẋ: the backward node with gy = 1, dotted with ẋ."""
+        x = self.inputs[0]
+        one = Tensor(_xp(x.data).ones((), dtype=x.dtype))
+        g = CrossEntropyGrad(self.labels, self.scale, (self.exp_shifted, self.exp_sum))(x, one)
+        return sum(g * t)
+
 
 def cross_entropy(logits, labels, reduction="mean"):
     """PyTorch's F.cross_entropy for logits (N, C) and integer class labels (N,)."""

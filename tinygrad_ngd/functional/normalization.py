@@ -30,11 +30,11 @@ reproduces and catches.)
 from __future__ import annotations
 
 from .. import backend as B
-from ..tensor import Function, Tensor, is_grad_enabled
-from .base import as_tensor
+from ..tensor import Function, Tensor, tracks_derivatives
+from .base import add_terms, as_tensor
 from .elementwise import sqrt
 from .reduce import mean
-from .shape import reshape
+from .shape import broadcast_to, reshape
 
 __all__ = ["batch_norm"]
 
@@ -98,13 +98,21 @@ class BatchNormTrain(Function):
             y = y + rest.pop(0).reshape(shape)
         return y
 
+    def _normalized(self, x):
+        """(x̂, 1/σ) as Tensors: recomputed as differentiable functions of x (from the
+        composed forward) when derivatives flow through them, else the cached arrays."""
+        if tracks_derivatives(x):
+            mu, var = batch_statistics(x)
+            inv_std = 1.0 / sqrt(var + self.eps)
+            return (x - mu) * inv_std, inv_std
+        xhat, inv_std = self.cache
+        return Tensor(xhat), Tensor(inv_std)
+
     def backward(self, gy):
         x, rest = self.inputs[0], list(self.inputs[1:])
         weight = rest.pop(0) if self.has_weight else None
-        if is_grad_enabled():  # create_graph: x̂ and 1/σ as differentiable functions of x
-            mu, var = batch_statistics(x)
-            inv_std = 1.0 / sqrt(var + self.eps)
-            xhat = (x - mu) * inv_std
+        if tracks_derivatives(x, gy, weight):  # create_graph or forward mode: through x̂(x), σ(x)
+            xhat, inv_std = self._normalized(x)
             w_c = None if weight is None else reshape(weight, self.shape)
             gx, gw, gb = _train_backward(gy, xhat, inv_std, w_c, self.axes)
         else:
@@ -116,6 +124,27 @@ class BatchNormTrain(Function):
         if self.has_bias:
             out.append(gb)
         return tuple(out)
+
+    def jvp(self, tx, *t_affine):
+        """ẏ = γ ⊙ ẋ̂ + γ̇ ⊙ x̂ + β̇ with ẋ̂ = (1/σ)(ẋ − mean(ẋ) − x̂ ⊙ mean(x̂ ⊙ ẋ))
+        (μ̇ = mean(ẋ), and σ̇/σ = mean(x̂ ⊙ ẋ): the batch statistics move with x)."""
+        x, rest = self.inputs[0], list(self.inputs[1:])
+        weight = rest.pop(0) if self.has_weight else None
+        t_rest = list(t_affine)
+        t_weight = t_rest.pop(0) if self.has_weight else None
+        t_bias = t_rest.pop(0) if self.has_bias else None
+        xhat, inv_std = self._normalized(x)
+        axes = self.axes
+        from_x = from_w = from_b = None
+        if tx is not None:
+            txhat = inv_std * (tx - tx.mean(axis=axes, keepdims=True)
+                               - xhat * (xhat * tx).mean(axis=axes, keepdims=True))
+            from_x = txhat if weight is None else txhat * reshape(weight, self.shape)
+        if t_weight is not None:
+            from_w = xhat * reshape(t_weight, self.shape)
+        if t_bias is not None:
+            from_b = broadcast_to(reshape(t_bias, self.shape), x.shape)
+        return add_terms(from_x, from_w, from_b)
 
 
 def _array(t):

@@ -16,7 +16,7 @@ import functools
 from .. import backend as B
 from ..tensor import Function
 from .base import as_tensor
-from .conv import _pair, conv_output_size, im2col, scatter_add_flat
+from .conv import _pair, conv_output_size, im2col, scatter_add_flat, take_flat
 from .reduce import mean, sum
 from .shape import reshape
 
@@ -86,6 +86,9 @@ class MaxPool2d(Function):
 
     def backward(self, gy):
         return scatter_add_flat(gy, self.index, self.in_shape)
+
+    def jvp(self, t):  # ẏ = ẋ.ravel()[m]: the tangent at each window's (first) maximum
+        return take_flat(t, self.index)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):

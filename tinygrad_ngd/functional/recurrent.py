@@ -26,11 +26,11 @@ derivatives differentiate through the gates — never through cached constants.
 from __future__ import annotations
 
 from .. import backend as B
-from ..tensor import Function, Tensor, is_grad_enabled
+from ..tensor import Function, Tensor, tracks_derivatives
 from .activations import sigmoid, tanh
-from .base import as_tensor
+from .base import add_terms, as_tensor, tangent_or_zeros
 from .fused import linear
-from .shape import concatenate, getitem
+from .shape import broadcast_to, concatenate, getitem, reshape
 
 __all__ = ["dropout_mask", "lstm", "lstm_cell", "lstm_layer", "stack_steps", "unstack"]
 
@@ -45,6 +45,10 @@ class Unstack(Function):
     def backward(self, *gys):
         return Stack()(*gys)
 
+    def jvp(self, t):  # linear: the steps of ẋ
+        out = Unstack()(t)
+        return out if isinstance(out, tuple) else (out,)
+
 
 class Stack(Function):
     """T tensors of equal shape → one (T, …); backward: unstack the gradient."""
@@ -54,6 +58,9 @@ class Stack(Function):
 
     def backward(self, gy):
         return Unstack()(gy)
+
+    def jvp(self, *ts):  # linear: the stacked tangents (zeros for inputs without one)
+        return Stack()(*[tangent_or_zeros(t, x) for t, x in zip(ts, self.inputs)])
 
 
 def unstack(x):
@@ -98,6 +105,25 @@ def _pointwise_backward(gh, gc, c_prev, i, f, g, o, tc, concat):
     return concat([da_i, da_f, da_g, da_o]), gct * f
 
 
+def _pointwise_jvp(ta, tc_prev, c_prev, i, f, g, o, tc):
+    """Tangents (ḣ', ċ') of (h', c') = cell(a, c) along (ȧ, ċ), all Tensors:
+        i̇ = i(1 − i) ȧᵢ,  ḟ = f(1 − f) ȧ_f,  ġ = (1 − g²) ȧ_g,  ȯ = o(1 − o) ȧ_o
+        ċ' = ḟ ⊙ c + f ⊙ ċ + i̇ ⊙ g + i ⊙ ġ,    ḣ' = ȯ ⊙ tanh c' + o ⊙ (1 − tanh²c') ⊙ ċ'
+    """
+    H = c_prev.shape[-1]
+
+    def block(k):
+        return getitem(ta, (slice(None), slice(k * H, (k + 1) * H)))
+
+    di = i * (1.0 - i) * block(0)
+    df = f * (1.0 - f) * block(1)
+    dg = (1.0 - g * g) * block(2)
+    do = o * (1.0 - o) * block(3)
+    dc = df * c_prev + f * tc_prev + di * g + i * dg
+    dh = do * tc + o * (1.0 - tc * tc) * dc
+    return dh, dc
+
+
 class LSTMPointwise(Function):
     """(a, c) → (h', c'): the elementwise part of an LSTM step (see module docstring)."""
 
@@ -116,7 +142,7 @@ class LSTMPointwise(Function):
 
     def backward(self, gh, gc):
         a, c_prev = self.inputs
-        if is_grad_enabled():  # create_graph: rebuild the gates as functions of the inputs
+        if tracks_derivatives(a, c_prev, gh, gc):  # create_graph / forward mode: gates of the inputs
             H = c_prev.shape[-1]
             i, f, g, o = _gates(a, H, sigmoid, tanh, lambda z, s: getitem(z, (slice(None), s)))
             tc = tanh(f * c_prev + i * g)
@@ -126,6 +152,16 @@ class LSTMPointwise(Function):
         da, dc = _pointwise_backward(gh.data, gc.data, c_prev.data, *self.cache,
                                      lambda xs: xp.concatenate(xs, axis=1))
         return Tensor(da), Tensor(dc)
+
+    def jvp(self, ta, tc):
+        a, c_prev = self.inputs
+        if tracks_derivatives(a, c_prev):  # recording: the gates as functions of the inputs
+            i, f, g, o = _gates(a, c_prev.shape[-1], sigmoid, tanh, lambda z, s: getitem(z, (slice(None), s)))
+            tcell = tanh(f * c_prev + i * g)
+        else:
+            i, f, g, o, tcell = (Tensor(v) for v in self.cache)
+        return _pointwise_jvp(tangent_or_zeros(ta, a), tangent_or_zeros(tc, c_prev), c_prev,
+                              i, f, g, o, tcell)
 
 
 def lstm_cell(x, state, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -233,7 +269,7 @@ class LSTMLayer(Function):
     def backward(self, g_out, g_hT, g_cT):
         x, h0, c0, w_ih, w_hh = self.inputs[:5]
         bias = self.inputs[5] if len(self.inputs) == 6 else None
-        if is_grad_enabled():  # create_graph: recompute the forward as a Tensor graph
+        if tracks_derivatives(*self.inputs, g_out, g_hT, g_cT):  # create_graph / forward mode
             _, cache = _layer_forward(x, h0, c0, w_ih, w_hh, bias, _TensorOps)
             grads = _bptt(g_out, g_hT, g_cT, x, w_ih, w_hh, cache, _TensorOps)
         else:
@@ -242,6 +278,36 @@ class LSTMLayer(Function):
                           self.cache, ops)
             grads = tuple(Tensor(g) for g in grads)
         return grads if bias is not None else grads[:5]
+
+    def jvp(self, tx, th0, tc0, tw_ih, tw_hh, tb=None):
+        """Forward mode through the recurrence: per step
+            ȧ_t = ẋ_t Wᵢₕᵀ + x_t Ẇᵢₕᵀ + ḃ + ḣ_{t−1} Wₕₕᵀ + h_{t−1} Ẇₕₕᵀ,
+        then (ḣ_t, ċ_t) by the cell's rule (:func:`_pointwise_jvp`)."""
+        x, h0, c0, w_ih, w_hh = self.inputs[:5]
+        bias = self.inputs[5] if len(self.inputs) == 6 else None
+        if tracks_derivatives(*self.inputs):  # recording: the states as functions of the inputs
+            _, (hs, cs, gates, tcs) = _layer_forward(x, h0, c0, w_ih, w_hh, bias, _TensorOps)
+        else:
+            hs, cs, gates, tcs = self.cache
+            hs, cs, tcs = ([Tensor(v) for v in seq] for seq in (hs, cs, tcs))
+            gates = [tuple(Tensor(v) for v in gate) for gate in gates]
+        T, N, I = x.shape
+        H = h0.shape[-1]
+        x2 = reshape(x, (T * N, I))
+        ta_in = add_terms(None if tx is None else linear(reshape(tx, (T * N, I)), w_ih),
+                          None if tw_ih is None else linear(x2, tw_ih),
+                          None if tb is None else broadcast_to(tb, (T * N, 4 * H)))
+        ta_steps = None if ta_in is None else unstack(reshape(ta_in, (T, N, 4 * H)))
+        th, tc = th0, tc0
+        outs = []
+        for t in range(T):
+            ta = add_terms(None if ta_steps is None else ta_steps[t],
+                           None if th is None else linear(th, w_hh),
+                           None if tw_hh is None else linear(hs[t], tw_hh))
+            ta = Tensor(B.array_module(x.data).zeros((N, 4 * H), dtype=x.dtype)) if ta is None else ta
+            th, tc = _pointwise_jvp(ta, tangent_or_zeros(tc, c0), cs[t], *gates[t], tcs[t])
+            outs.append(th)
+        return stack_steps(outs), th, tc
 
 
 def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):

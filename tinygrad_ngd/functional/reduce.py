@@ -21,6 +21,9 @@ class Sum(Function):
     def backward(self, gy):
         return broadcast_to(_restore_dims(gy, self.in_shape, self.axis, self.keepdims), self.in_shape)
 
+    def jvp(self, t):  # linear: Σ ẋ
+        return Sum(self.axis, self.keepdims)(t)
+
 
 def _restore_dims(gy, in_shape, axis, keepdims):
     """Reshape a reduced gradient so it broadcasts against the input."""
@@ -62,6 +65,13 @@ class _Extreme(Function):
         mask /= mask.sum(axis=self.axis, keepdims=True)
         g = _restore_dims(gy, x.shape, self.axis, self.keepdims)
         return broadcast_to(g, x.shape) * Tensor(mask)
+
+    def jvp(self, t):  # the tangent at the extreme (the mean over tied extremes)
+        x = self.inputs[0]
+        y = _restore_dims(self.output(), x.shape, self.axis, self.keepdims).data
+        mask = (x.data == y).astype(t.dtype)
+        mask /= mask.sum(axis=self.axis, keepdims=True)
+        return sum(t * Tensor(mask), self.axis, self.keepdims)
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001 - mirrors torch.amax

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import backend as B
 from ..tensor import Function, Tensor
-from .base import _xp, as_tensor
+from .base import _xp, as_tensor, tangent_or_zeros
 
 __all__ = ["reshape", "transpose", "swapaxes", "broadcast_to", "sum_to", "copy", "getitem",
            "concatenate", "stack", "pad"]
@@ -24,6 +24,9 @@ class Reshape(Function):
 
     def backward(self, gy):
         return reshape(gy, self.in_shape)
+
+    def jvp(self, t):  # linear: J t = reshape(t)
+        return Reshape(self.shape)(t)
 
 
 def reshape(x, *shape):
@@ -47,6 +50,9 @@ class Transpose(Function):
         for i, a in enumerate(self.axes):
             inverse[a] = i
         return transpose(gy, tuple(inverse))
+
+    def jvp(self, t):
+        return Transpose(self.axes)(t)
 
 
 def transpose(x, axes=None):
@@ -79,6 +85,9 @@ class BroadcastTo(Function):
 
     def backward(self, gy):
         return sum_to(gy, self.in_shape)
+
+    def jvp(self, t):
+        return BroadcastTo(self.shape)(t)
 
 
 def broadcast_to(x, shape):
@@ -115,6 +124,9 @@ class SumTo(Function):
     def backward(self, gy):
         return broadcast_to(gy, self.in_shape)
 
+    def jvp(self, t):
+        return SumTo(self.shape)(t)
+
 
 def sum_to(x, shape):
     shape = tuple(shape)
@@ -129,6 +141,9 @@ class Copy(Function):
 
     def backward(self, gy):
         return gy
+
+    def jvp(self, t):
+        return t
 
 
 def copy(x):
@@ -148,6 +163,9 @@ class GetItem(Function):
 
     def backward(self, gy):
         return GetItemGrad(self.index, self.in_shape)(gy)
+
+    def jvp(self, t):
+        return GetItem(self.index)(t)
 
 
 def _index_has_arrays(index):
@@ -174,6 +192,9 @@ class GetItemGrad(Function):
 
     def backward(self, ggx):
         return getitem(ggx, self.index)
+
+    def jvp(self, t):
+        return GetItemGrad(self.index, self.in_shape)(t)
 
 
 def _normalize_index(index):
@@ -209,6 +230,9 @@ class Concatenate(Function):
             start += n
         return tuple(out)
 
+    def jvp(self, *ts):
+        return Concatenate(self.axis)(*[tangent_or_zeros(t, x) for t, x in zip(ts, self.inputs)])
+
 
 def concatenate(xs, axis=0):
     xs = [as_tensor(x) for x in xs]
@@ -243,6 +267,9 @@ class Pad(Function):
     def backward(self, gy):
         idx = tuple(slice(b, gy.shape[i] - a) for i, (b, a) in enumerate(self.pad_width))
         return getitem(gy, idx)
+
+    def jvp(self, t):  # the constant fill has no tangent
+        return Pad(self.pad_width, 0.0)(t)
 
 
 def pad(x, pad_width, value=0.0):

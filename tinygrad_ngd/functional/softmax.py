@@ -28,6 +28,11 @@ class LogSumExp(Function):
         g = _restore_dims(gy, x.shape, self.axis, self.keepdims)
         return g * exp(x - y)
 
+    def jvp(self, t):  # Σ softmax(x) ẋ over the axes
+        x = self.inputs[0]
+        y = _restore_dims(self.output(), x.shape, self.axis, self.keepdims)
+        return sum(exp(x - y) * t, self.axis, self.keepdims)
+
 
 class Softmax(Function):
     def __init__(self, axis):
@@ -44,6 +49,10 @@ class Softmax(Function):
         gyy = gy * y
         return gyy - y * sum(gyy, self.axis, keepdims=True)
 
+    def jvp(self, t):  # y ⊙ (ẋ − Σ y ẋ)
+        y = self.output()
+        return y * (t - sum(y * t, self.axis, keepdims=True))
+
 
 class LogSoftmax(Function):
     def __init__(self, axis):
@@ -57,6 +66,9 @@ class LogSoftmax(Function):
     def backward(self, gy):
         y = self.output()
         return gy - exp(y) * sum(gy, self.axis, keepdims=True)
+
+    def jvp(self, t):  # ẋ − Σ softmax(x) ẋ
+        return t - sum(exp(self.output()) * t, self.axis, keepdims=True)
 
 
 def logsumexp(x, axis=None, keepdims=False):
