@@ -549,3 +549,49 @@ def jvp(fn, primals, tangents):
     if single:
         return values[0], out_tangents[0]
     return tuple(values), tuple(out_tangents)
+
+
+def graph_jvp(outputs, inputs, input_tangents):
+    """J·t of already-computed ``outputs`` along tangents of ``inputs``, by forward mode over
+    the recorded graph: every node between them applies its ``jvp`` rule, in generation
+    order, to the tangents of its inputs.  Nothing is recomputed and ``fn`` is not called
+    again (no side effects such as batch-norm's running statistics); the graph must still
+    hold its inputs (built with grad recording on and not freed by a backward).
+
+    Returns one tangent Tensor per output (None where an output does not depend on the
+    inputs).  The tangents record no graph.
+    """
+    outputs = list(outputs)
+    tangent = {id(x): t for x, t in zip(inputs, input_tangents) if t is not None}
+    functions, seen = [], set()
+    stack = [o.creator for o in outputs if o.creator is not None]
+    while stack:
+        f = stack.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        if f.inputs is None:
+            raise RuntimeError(_FREED_MSG)
+        functions.append(f)
+        for x in f.inputs:
+            c = x.creator
+            if c is not None and id(c) not in seen:
+                stack.append(c)
+    functions.sort(key=lambda f: f.generation)
+    old = (_ForwardMode.active, _GradMode.enabled)
+    _ForwardMode.active, _GradMode.enabled = 0, False
+    try:
+        for f in functions:
+            ts = [tangent.get(id(x)) for x in f.inputs]
+            if ts.count(None) == len(ts):
+                continue
+            out = f.jvp(*ts)
+            if type(out) is not tuple:
+                out = (out,)
+            for ref, t in zip(f.outputs, out):
+                o = ref()
+                if o is not None and t is not None:
+                    tangent[id(o)] = t
+    finally:
+        _ForwardMode.active, _GradMode.enabled = old
+    return [tangent.get(id(o)) for o in outputs]

@@ -21,7 +21,7 @@ from .operator import LinearOperator, as_operator
 DEFAULT_MAX_PARAMS = 2000
 
 
-def _check_size(n: int, itemsize: int, max_params: int, force: bool, what: str):
+def check_size(n: int, itemsize: int, max_params: int, force: bool, what: str):
     if force or n <= max_params:
         return
     gb = n * n * itemsize / 1e9
@@ -36,7 +36,7 @@ def dense_matrix(op: LinearOperator, max_params: int = DEFAULT_MAX_PARAMS, force
     op = as_operator(op)
     xp = B.xp()
     itemsize = xp.dtype(op.dtype).itemsize
-    _check_size(op.n, itemsize, max_params, force, f"dense_matrix({op.name})")
+    check_size(op.n, itemsize, max_params, force, f"dense_matrix({op.name})")
     H = xp.empty((op.n, op.n), dtype=op.dtype)
     e = xp.zeros(op.n, dtype=op.dtype)
     for j in range(op.n):
@@ -53,7 +53,7 @@ def hessian(loss_fn, params, max_params: int = DEFAULT_MAX_PARAMS, force: bool =
     unless ``force=True``.
     """
     _check_params(params)
-    _check_size(params.numel, params.data.dtype.itemsize, max_params, force, "hessian")
+    check_size(params.numel, params.data.dtype.itemsize, max_params, force, "hessian")
     return dense_matrix(HessianOperator(loss_fn, params), force=True)
 
 
@@ -65,7 +65,7 @@ def hessian_at(f, x, max_params: int = DEFAULT_MAX_PARAMS, force: bool = False):
     return hessian(lambda: f(theta), params, max_params=max_params, force=force)
 
 
-def _rademacher(rng, n, dtype):
+def rademacher(rng, n, dtype):
     """v with independent entries ±1, drawn on the host and moved (one seed, both backends)."""
     return B.asarray(rng.integers(0, 2, size=n) * 2.0 - 1.0).astype(dtype)
 
@@ -81,7 +81,7 @@ def hessian_diagonal(loss_fn_or_op, params=None, n_samples: int = 100, exact: bo
     op = _operator(loss_fn_or_op, params)
     xp = B.xp()
     if exact:
-        _check_size(op.n, xp.dtype(op.dtype).itemsize, max_params, force, "hessian_diagonal(exact=True)")
+        check_size(op.n, xp.dtype(op.dtype).itemsize, max_params, force, "hessian_diagonal(exact=True)")
         d = xp.empty(op.n, dtype=op.dtype)
         e = xp.zeros(op.n, dtype=op.dtype)
         for j in range(op.n):
@@ -94,7 +94,7 @@ def hessian_diagonal(loss_fn_or_op, params=None, n_samples: int = 100, exact: bo
     rng = B.host_rng() if rng is None else rng
     total = xp.zeros(op.n, dtype=op.dtype)
     for _ in range(int(n_samples)):
-        v = _rademacher(rng, op.n, op.dtype)
+        v = rademacher(rng, op.n, op.dtype)
         total += v * op(v)
     return total / n_samples
 
@@ -107,4 +107,4 @@ def _operator(loss_fn_or_op, params) -> LinearOperator:
     return HessianOperator(loss_fn_or_op, params)
 
 
-
+_rademacher = rademacher  # the old private name (curvature/spectrum.py still imports it)

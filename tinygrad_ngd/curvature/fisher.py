@@ -34,7 +34,7 @@ F the curvature of the *mean* negative log-likelihood), ``"sum"`` sums them.
 from __future__ import annotations
 
 from .. import backend as B
-from .gauss_newton import GaussNewtonOperator, OutputJacobian, _as_targets, loss_hessian_product
+from .gauss_newton import GaussNewtonOperator, OutputJacobian, as_targets, loss_hessian_product
 from .hvp import _check_params
 from .operator import check_flat_vector
 
@@ -128,7 +128,7 @@ class FisherOperator(GaussNewtonOperator):
         z = self.jacobian.output
         self._z = z.data
         if targets is not None:
-            t = _as_targets(targets, z, _loss_kind(distribution))
+            t = as_targets(targets, z, _loss_kind(distribution))
             self._r = nll_output_gradient(z.data, t, distribution, sigma)
             self._scale = _example_scale(z.data, reduction)
         self.name = f"{kind}_fisher"
@@ -169,7 +169,7 @@ def per_example_gradients(output_fn, params, targets, distribution: str = "categ
     _check_kind(distribution, "mean", sigma)
     jac = OutputJacobian(output_fn, params)
     z = jac.output
-    t = _as_targets(targets, z, _loss_kind(distribution))
+    t = as_targets(targets, z, _loss_kind(distribution))
     r = nll_output_gradient(z.data, t, distribution, sigma)
     xp = B.array_module(z.data)
     rows = []

@@ -9,9 +9,14 @@ softmax-cross-entropy G is also the Fisher matrix of the model's predictive
 distribution, so natural-gradient code builds on :class:`OutputJacobian` and
 :class:`GaussNewtonOperator` with its own output metric.
 
-J v (a forward-mode product) comes from reverse mode by the double-VJP trick: for a
-dummy u, Jᵀu is linear in u, and  J v = ∇_u ⟨Jᵀu, v⟩.  Then Jᵀ(H_ℓ J v) is one ordinary
-backward.  H_ℓ is applied in closed form:
+As in Martens' Hessian-free [Martens 2010, §4.2] (after [Schraudolph 2002]), G v is
+three products: J v by forward mode, H_ℓ (J v) in closed form, Jᵀ(H_ℓ J v) by one
+ordinary backward.  Both passes run over the graph of the one forward pass done when the
+operator is built: J v applies every node's forward-mode rule to v
+(:func:`~tinygrad_ngd.tensor.graph_jvp`; the model is not called again), Jᵀu is a backward
+with retain_graph=True.  (``OutputJacobian(..., jvp_method="double-vjp")`` keeps the
+reverse-mode-only alternative, J v = ∇_u ⟨Jᵀu, v⟩ for a dummy u, as a cross-check.)
+H_ℓ is applied in closed form:
 
 * cross-entropy of logits z_n with p_n = softmax(z_n):  H_ℓ u_n = s (p_n ⊙ u_n − p_n (p_nᵀu_n)),
   s = 1/N ('mean') or 1 ('sum');
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 from .. import backend as B
 from .. import functional as F
-from ..tensor import Tensor, enable_grad, grad
+from ..tensor import Tensor, enable_grad, grad, graph_jvp
 from .hvp import _check_params
 from .operator import LinearOperator, check_flat_vector
 
@@ -40,7 +45,8 @@ def _check_loss_kind(loss, reduction):
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def _as_targets(targets, z, loss):
+def as_targets(targets, z, loss):
+    """The targets as a backend array checked against the output z for ``loss``."""
     t = targets.data if isinstance(targets, Tensor) else targets
     if not B.is_backend_array(t):
         t = B.asarray(t)
@@ -56,7 +62,7 @@ def _as_targets(targets, z, loss):
 def loss_value(z: Tensor, targets, loss: str = "cross_entropy", reduction: str = "mean") -> Tensor:
     """ℓ(z): ``F.cross_entropy(z, labels)`` or ``F.mse_loss(z, targets)`` with the reduction."""
     _check_loss_kind(loss, reduction)
-    t = _as_targets(targets, z, loss)
+    t = as_targets(targets, z, loss)
     if loss == "cross_entropy":
         return F.cross_entropy(z, t, reduction=reduction)
     return F.mse_loss(z, Tensor(t.astype(z.dtype, copy=False)), reduction=reduction)
@@ -85,12 +91,18 @@ def loss_hessian_product(z_data, u, loss: str = "cross_entropy", reduction: str 
 class OutputJacobian:
     """The Jacobian J = ∂z/∂θ at the current ``params.data``, as products only.
 
-    One forward pass of ``output_fn`` here; ``jvp(v)`` = J v (output-shaped, by the
-    double-VJP trick) and ``vjp(u)`` = Jᵀ u (flat) reuse its graph.  ``output`` is z.
+    One forward pass of ``output_fn`` here; ``jvp(v)`` = J v (output-shaped; forward mode
+    over the recorded graph, or ``jvp_method="double-vjp"``: reverse mode twice) and
+    ``vjp(u)`` = Jᵀ u (flat) reuse its graph.  ``output`` is z.
     """
 
-    def __init__(self, output_fn, params):
+    JVP_METHODS = ("forward", "double-vjp")
+
+    def __init__(self, output_fn, params, jvp_method: str = "forward"):
         _check_params(params)
+        if jvp_method not in self.JVP_METHODS:
+            raise ValueError(f"jvp_method must be one of {self.JVP_METHODS}, got {jvp_method!r}")
+        self.jvp_method = jvp_method
         if not callable(output_fn):
             raise TypeError(f"output_fn must be a callable returning the output Tensor, "
                             f"got {type(output_fn).__name__}")
@@ -115,8 +127,13 @@ class OutputJacobian:
         return self.params.flatten(gs)
 
     def jvp(self, v):
-        """J v (output-shaped) for a flat v: ∇_u ⟨Jᵀu, v⟩ with a dummy u (Jᵀu is linear in u)."""
+        """J v (output-shaped) for a flat v: forward mode, each node's rule applied to v (the
+        parameters' tangents), or ∇_u ⟨Jᵀu, v⟩ with a dummy u (Jᵀu is linear in u)."""
         check_flat_vector(v, self.params.numel, "jvp: v")
+        if self.jvp_method == "forward":
+            (jv,) = graph_jvp([self.output], self.params.parameters,
+                              [Tensor(vi) for vi in self.params.unflatten(v)])
+            return B.array_module(self.output.data).zeros_like(self.output.data) if jv is None else jv.data
         if self._jt_u is None:
             xp = B.array_module(self.output.data)
             self._u = Tensor(xp.zeros_like(self.output.data), requires_grad=True)
@@ -150,7 +167,7 @@ class GaussNewtonOperator(LinearOperator):
         if output_metric is None:
             _check_loss_kind(loss, reduction)
             if targets is not None:
-                _as_targets(targets, z, loss)
+                as_targets(targets, z, loss)
             output_metric = lambda u: loss_hessian_product(z.data, u, loss, reduction)
         if not damping >= 0:
             raise ValueError(f"damping must be >= 0, got {damping!r}")

@@ -1,12 +1,18 @@
-"""Hessian-vector products by grad-of-grad (Pearlmutter's trick through double backward).
+"""Hessian-vector products, two exact ways (docs/curvature.md compares them).
 
-For a scalar loss L(θ) with gradient g(θ) = ∇L, the product with the Hessian is the
-gradient of a scalar:  H v = ∇_θ ⟨g(θ), v⟩  (v held constant).  So one forward pass, one
-backward pass that records its own graph (create_graph=True) and one backward pass
-through that graph give H v exactly, at about the cost of two gradients — never the
-n×n matrix.  Note 002 (002_3de7ef65372a02f2.txt), "Hessian updates" / "Conjugate
-Gradient Methods", and note 004 (004_afb8093925c778b0.txt), "Ill-conditioning", ask for
-H; this module is how the project touches it.
+For a scalar loss L(θ) with gradient g(θ) = ∇L, H v is the directional derivative of the
+gradient:  H v = ∂/∂r g(θ + r v) |_{r=0} = R_v{g(θ)}.
+
+* ``"forward-over-reverse"`` — Pearlmutter's R-operator [Pearlmutter 1994]: the gradient
+  computation (one forward, one backward pass) is differentiated in forward mode along v:
+  every primitive of both passes also carries its tangent (R{·}), and the tangents that
+  arrive at the parameters' gradients are H v.  No graph of the backward is recorded.
+* ``"reverse-over-reverse"`` — grad of grad: H v = ∇_θ ⟨g(θ), v⟩, one backward pass that
+  records its own graph (create_graph=True) and one backward pass through that graph.
+
+Both give H v exactly, at a small multiple of a gradient — never the n×n matrix.
+[Misra], "Hessian updates" / "Conjugate Gradient Methods", and [Ravasi],
+"Ill-conditioning", ask for H; this module is how the project touches it.
 
 The closure contract (shared by every curvature tool and second-order optimizer):
 ``loss_fn()`` takes no argument and returns the scalar loss Tensor computed from the
@@ -18,7 +24,7 @@ from __future__ import annotations
 
 from .. import backend as B
 from ..flat import FlatParameters
-from ..tensor import Tensor, enable_grad, grad
+from ..tensor import Tensor, enable_grad, forward_mode, grad, graph_jvp
 from .operator import LinearOperator, check_flat_vector
 
 
@@ -91,44 +97,88 @@ def gradient(loss_fn, params):
     return loss, _flat(params, grads)
 
 
-def hvp(loss_fn, params, v):
+METHODS = ("forward-over-reverse", "reverse-over-reverse")
+DEFAULT_METHOD = "forward-over-reverse"  # the faster one on every model measured (benchmarks/bench_hvp.py)
+
+
+def _check_method(method):
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def hvp(loss_fn, params, v, method: str = DEFAULT_METHOD):
     """H v for the Hessian H = ∇²L(θ) of ``loss_fn`` at the current ``params.data``.
 
-    ``v``: flat backend array of length ``params.numel``; returns a flat array.  Cost: one
-    forward, one backward with create_graph=True, one backward of the gradient graph
-    seeded with v.
+    ``v``: flat backend array of length ``params.numel``; returns a flat array.
+    ``method="forward-over-reverse"`` (default): one forward and one backward pass, each
+    primitive also applying its forward-mode rule along v (the R-operator);
+    ``"reverse-over-reverse"``: one forward, one backward with create_graph=True, one
+    backward of the gradient graph seeded with v.  Both are exact.
     """
     _check_params(params)
+    _check_method(method)
     check_flat_vector(v, params.numel, "hvp: v")
+    if method == "forward-over-reverse":
+        return _r_operator(loss_fn, params, v)
     loss = evaluate_loss(loss_fn)
     grads = _gradient_graph(loss, params)
     return _hv_from_graph(grads, params, v, retain_graph=False)
+
+
+def _r_operator(loss_fn, params, v):
+    """H v = R_v{∇L}: the gradient computation run with every parameter θᵢ carrying the
+    tangent vᵢ, so that each gradient ∂L/∂θᵢ arrives with its tangent (H v)ᵢ [Pearlmutter 1994]."""
+    for p, vi in zip(params.parameters, params.unflatten(v)):
+        p.tangent = Tensor(vi)
+    try:
+        with forward_mode(record_graph=False):
+            loss = evaluate_loss(loss_fn)
+            grads = grad(loss, params.parameters, allow_unused=True)
+    finally:
+        for p in params.parameters:
+            p.tangent = None
+    return _flat(params, [None if g is None else g.tangent for g in grads])
 
 
 class HessianOperator(LinearOperator):
     """v ↦ H v at the parameters where it was built, reusing one gradient graph.
 
     The forward pass and the create_graph backward are done once here; each product is
-    then a single backward pass (retain_graph=True), which is what makes conjugate
-    gradient, Lanczos and power iteration affordable.  ``loss`` (float) and ``gradient``
+    then a single pass over that graph, which is what makes conjugate gradient, Lanczos
+    and power iteration affordable: a backward pass seeded with v
+    (``method="reverse-over-reverse"``, the default) or the forward-mode rules of the
+    graph's nodes applied to v (``"forward-over-reverse"``,
+    :func:`~tinygrad_ngd.tensor.graph_jvp`).  ``loss`` (float) and ``gradient``
     (flat array) at those parameters come for free.  Changing ``params.data`` afterwards
     does not update the operator: build a new one.
     """
 
-    def __init__(self, loss_fn, params):
+    def __init__(self, loss_fn, params, method: str = "reverse-over-reverse"):
         _check_params(params)
+        _check_method(method)
         loss = evaluate_loss(loss_fn)
         self._grads = _gradient_graph(loss, params)
         self._params = params
         self.loss = loss
+        self.method = method
         self.gradient = _flat(params, self._grads)
-        super().__init__(lambda v: _hv_from_graph(self._grads, params, v, retain_graph=True),
-                         params.numel, dtype=params.dtype, name="hessian")
+        if method == "reverse-over-reverse":
+            product = lambda v: _hv_from_graph(self._grads, params, v, retain_graph=True)  # noqa: E731
+        else:
+            product = self._forward_over_reverse
+        super().__init__(product, params.numel, dtype=params.dtype, name="hessian")
+
+    def _forward_over_reverse(self, v):
+        live = [(p, g) for p, g in zip(self._params.parameters, self._grads) if g is not None]
+        tangents = graph_jvp([g for _, g in live], self._params.parameters,
+                             [Tensor(vi) for vi in self._params.unflatten(v)])
+        by_param = {id(p): t for (p, _), t in zip(live, tangents)}
+        return _flat(self._params, [by_param.get(id(p)) for p in self._params.parameters])
 
 
-def hessian_operator(loss_fn, params) -> HessianOperator:
+def hessian_operator(loss_fn, params, method: str = "reverse-over-reverse") -> HessianOperator:
     """The Hessian of ``loss_fn`` at the current ``params.data`` as a LinearOperator."""
-    return HessianOperator(loss_fn, params)
+    return HessianOperator(loss_fn, params, method)
 
 
 # ---------------------------------------------------------------- functional form
@@ -152,14 +202,23 @@ def gradient_at(f, x):
     return g.data
 
 
-def hvp_at(f, x, v):
+def hvp_at(f, x, v, method: str = DEFAULT_METHOD):
     """∇²f(x) v for a scalar function ``f(x_tensor) -> Tensor`` of a plain 1-D vector x.
 
-    The functional form of :func:`hvp` (no model, no FlatParameters): the same
+    The functional form of :func:`hvp` (no model, no FlatParameters), by the same two
+    methods: the R-operator (x carries the tangent v through f and its gradient) or
     grad-of-grad, H v = ∇_x ⟨∇f(x), v⟩.
     """
     _check_point(x, "hvp_at")
+    _check_method(method)
     check_flat_vector(v, x.shape[0], "hvp_at: v")
+    if method == "forward-over-reverse":
+        xt = Tensor(x.copy(), requires_grad=True)
+        xt.tangent = Tensor(v)
+        with forward_mode(record_graph=False):
+            y = evaluate_loss(lambda: f(xt), what="hvp_at: f")
+            (g,) = grad(y, [xt])
+        return B.array_module(x).zeros_like(x) if g.tangent is None else g.tangent.data.copy()
     xt, y = _f_at(f, x, "hvp_at")
     (g,) = grad(y, [xt], create_graph=True)
     if not g.requires_grad:  # ∇f does not depend on x (f is linear): H = 0

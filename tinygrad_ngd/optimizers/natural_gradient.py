@@ -21,7 +21,7 @@ from .. import backend as B
 from .. import functional as F
 from ..curvature.cg import conjugate_gradient
 from ..curvature.fisher import FisherOperator, nll_output_gradient
-from ..curvature.gauss_newton import _as_targets
+from ..curvature.gauss_newton import as_targets as _as_targets
 from .base import Optimizer, check_nonnegative, check_positive
 from .second_order_common import OUTPUT_CLOSURE
 

@@ -17,7 +17,8 @@ damping, μI added to H); ``line_search=True`` backtracks t ∈ {1, ½, ¼, …}
 from __future__ import annotations
 
 from .. import backend as B
-from ..curvature.dense import DEFAULT_MAX_PARAMS, _check_size, dense_matrix
+from ..curvature.dense import DEFAULT_MAX_PARAMS, dense_matrix
+from ..curvature.dense import check_size as _check_size
 from ..curvature.hvp import HessianOperator
 from .base import Optimizer, check_nonnegative, check_positive
 from .second_order_common import LOSS_CLOSURE, armijo_backtracking, require_closure

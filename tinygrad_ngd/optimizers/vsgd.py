@@ -23,7 +23,7 @@ g, g² and h (no update); then v̄ and h̄ are overestimated by ``slow_start`` =
 from __future__ import annotations
 
 from .. import backend as B
-from ..curvature.dense import _rademacher
+from ..curvature.dense import rademacher as _rademacher
 from ..curvature.hvp import HessianOperator
 from .base import Optimizer, check_positive
 from .second_order_common import LOSS_CLOSURE, require_closure
