@@ -1,83 +1,79 @@
-"""HVP time over gradient time on note 001's deep sigmoid MLP (784-[100]x6-10, batch 100).
+"""HVP and Gauss-Newton product time over gradient time on the deep sigmoid MLP of
+[Yu et al. 2017, §4.1] (784-[100]x6-10, batch 100), interleaved in one process.
 
-Issue 7's benchmark: a Hessian-vector product by grad-of-grad should cost at most 3x a
-gradient (PyTorch's double backward is about 3.4x here, HIPS autograd 3.5x).  Prints the
-median times and the ratio for tinygrad_ngd, and PyTorch's ratio when torch is installed.
+Issue 18's benchmark: a Hessian-vector product by the R-operator (forward-over-reverse,
+the default of ``C.hvp``) should cost at most 2.5x a gradient in float32 and float64, and
+so should a Gauss-Newton product G v = Jᵀ H_ℓ J v (J v by forward mode, Jᵀu by reverse
+mode, including the forward pass that builds the operator).  Grad-of-grad
+(reverse-over-reverse) and PyTorch's double backward are printed beside them.
 
-    python benchmarks/bench_hvp.py [--dtype float32|float64] [--repeats 30] [--backend numpy|cupy] [--threads 1]
+    python benchmarks/bench_hvp.py [--dtype float32 float64] [--repeats 30] [--backend numpy|cupy] [--threads 1]
 
-Times are medians of wall-clock and of process CPU time (the latter is steadier on a
-shared machine); BLAS runs on ``--threads`` threads (default 1).
+Every contender runs round-robin (benchmarks/timing.py), so all see the same background
+load; the figures are medians of wall-clock time.
 """
 
 import argparse
 import itertools
-import statistics
-import time
+import os
+import sys
 
 import numpy as np
 
-import tinygrad_ngd as tg
-from tinygrad_ngd import curvature as C
-from tinygrad_ngd import functional as F
-from tinygrad_ngd import layers as L
-from tinygrad_ngd.runs import apply_thread_option
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import interleaved_medians  # noqa: E402
+
+import tinygrad_ngd as tg  # noqa: E402
+from tinygrad_ngd import curvature as C  # noqa: E402
+from tinygrad_ngd import functional as F  # noqa: E402
+from tinygrad_ngd import layers as L  # noqa: E402
+from tinygrad_ngd.runs import apply_thread_option  # noqa: E402
+
+SIZES = [784] + [100] * 6 + [10]
+TARGET = 2.5
 
 
-def deep_sigmoid_mlp(depth=6, width=100):
-    sizes = [784] + [width] * depth + [10]
+def deep_sigmoid_mlp():
     layers = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+    for i, (a, b) in enumerate(itertools.pairwise(SIZES)):
         layers.append(L.Dense(a, b))
-        if i < len(sizes) - 2:
+        if i < len(SIZES) - 2:
             layers.append(L.Sigmoid())
     return L.Sequential(*layers)
 
 
-def median_time(fn, repeats, sync=lambda: None):
-    """(median wall-clock seconds, median process CPU seconds) of fn()."""
-    fn()
-    sync()  # warm-up
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        sync()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(wall), statistics.median(cpu)
-
-
-def bench_tinygrad(args, x_np, y_np):
-    tg.set_backend(args.backend)
-    tg.set_default_dtype(args.dtype)
+def tinygrad_steps(backend, dtype, x_np, y_np):
+    tg.set_backend(backend)
+    tg.set_default_dtype(dtype)
     tg.manual_seed(0)
     model = deep_sigmoid_mlp()
     params = tg.FlatParameters(model)
-    x = tg.Tensor(tg.backend.asarray(x_np.astype(args.dtype)))
+    x = tg.Tensor(tg.backend.asarray(x_np.astype(dtype)))
     y = tg.backend.asarray(y_np)
-    loss_fn = lambda: F.cross_entropy(model(x), y)
-    v = tg.backend.asarray(np.random.default_rng(1).standard_normal(params.numel).astype(args.dtype))
-    sync = (lambda: tg.backend.xp().cuda.Stream.null.synchronize()) if args.backend == "cupy" else (lambda: None)
-    t_grad = median_time(lambda: C.gradient(loss_fn, params), args.repeats, sync)
-    t_hvp = median_time(lambda: C.hvp(loss_fn, params, v), args.repeats, sync)
-    return t_grad, t_hvp
+    output_fn = lambda: model(x)  # noqa: E731
+    loss_fn = lambda: F.cross_entropy(output_fn(), y)  # noqa: E731
+    v = tg.backend.asarray(np.random.default_rng(1).standard_normal(params.numel).astype(dtype))
+    return {
+        "gradient": lambda: C.gradient(loss_fn, params),
+        "hvp forward-over-reverse": lambda: C.hvp(loss_fn, params, v, method="forward-over-reverse"),
+        "hvp reverse-over-reverse": lambda: C.hvp(loss_fn, params, v, method="reverse-over-reverse"),
+        "gauss-newton product": lambda: C.gnvp(output_fn, params, v, loss="cross_entropy"),
+    }
 
 
-def bench_torch(args, x_np, y_np):
+def torch_steps(dtype, threads, x_np, y_np):
     try:
         import torch
     except ImportError:
         return None
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    if threads > 0:
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
-    dt = torch.float64 if args.dtype == "float64" else torch.float32
-    sizes = [784] + [100] * 6 + [10]
+    dt = torch.float64 if dtype == "float64" else torch.float32
     mods = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+    for i, (a, b) in enumerate(itertools.pairwise(SIZES)):
         mods.append(torch.nn.Linear(a, b))
-        if i < len(sizes) - 2:
+        if i < len(SIZES) - 2:
             mods.append(torch.nn.Sigmoid())
     net = torch.nn.Sequential(*mods).to(dt)
     ps = list(net.parameters())
@@ -89,14 +85,14 @@ def bench_torch(args, x_np, y_np):
 
     def hvp():
         gs = torch.autograd.grad(torch.nn.functional.cross_entropy(net(x), y), ps, create_graph=True)
-        return torch.autograd.grad(sum((g * v).sum() for g, v in zip(gs, vs)), ps)
+        return torch.autograd.grad(gs, ps, grad_outputs=vs)
 
-    return median_time(grad, args.repeats), median_time(hvp, args.repeats)
+    return {"torch gradient": grad, "torch hvp (double backward)": hvp}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--dtype", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (0: leave as is)")
@@ -105,18 +101,24 @@ def main():
     rng = np.random.default_rng(0)
     x_np = rng.random((100, 784))
     y_np = rng.integers(0, 10, size=100)
-    report(f"tinygrad_ngd ({args.backend}, {args.dtype})", *bench_tinygrad(args, x_np, y_np))
-    res = bench_torch(args, x_np, y_np)
-    if res is not None:
-        report(f"pytorch (cpu, {args.dtype})", *res)
-    print("target: hvp / gradient <= 3x (PyTorch's double backward about 3.4x, HIPS autograd 3.5x)")
-
-
-def report(name, t_grad, t_hvp):
-    for label, i in (("wall", 0), ("cpu", 1)):
-        print(f"{name:32s} {label:4s}: gradient {t_grad[i] * 1e3:7.2f} ms, hvp {t_hvp[i] * 1e3:7.2f} ms, "
-              f"ratio {t_hvp[i] / t_grad[i]:.2f}x")
+    sync = (lambda: tg.backend.xp().cuda.Stream.null.synchronize()) if args.backend == "cupy" else (lambda: None)
+    ok = True
+    for dtype in args.dtype:
+        steps = tinygrad_steps(args.backend, dtype, x_np, y_np)
+        theirs = torch_steps(dtype, args.threads, x_np, y_np)
+        if theirs:
+            steps.update(theirs)
+        t = interleaved_medians(steps, args.repeats, sync)
+        print(f"--- {args.backend}, {dtype}, batch 100, medians of {args.repeats} interleaved rounds")
+        for name, sec in t.items():
+            base = t["torch gradient"] if name.startswith("torch") else t["gradient"]
+            print(f"{name:30s} {sec * 1e3:8.2f} ms   {sec / base:5.2f}x its gradient")
+        for name in ("hvp forward-over-reverse", "gauss-newton product"):
+            ratio = t[name] / t["gradient"]
+            ok &= ratio <= TARGET
+            print(f"target {name}: {ratio:.2f}x <= {TARGET}x: {'yes' if ratio <= TARGET else 'NO'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

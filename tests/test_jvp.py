@@ -20,6 +20,7 @@ from tinygrad_ngd.functional.recurrent import LSTMLayer, LSTMPointwise, stack_st
 from tinygrad_ngd.tensor import Function
 from tinygrad_ngd.testing import GradcheckError, jvpcheck
 
+
 @pytest.fixture(scope="module")
 def torch():
     """conftest's torch (float64 default; an error under CI=true when missing), module-scoped
@@ -472,3 +473,37 @@ def test_tangent_rules_are_differentiable_reverse_over_forward_gives_the_hessian
     (g,) = tg.grad(f(x2), [x2], create_graph=True)
     (hu_ref,) = tg.grad((g * tg.Tensor(u)).sum(), [x2])
     np.testing.assert_allclose(hu.numpy(), hu_ref.numpy(), rtol=1e-12, atol=1e-13)
+
+
+@settings(max_examples=5, deadline=None)
+@given(n=st.integers(1, 4), k=st.integers(1, 4), m=st.integers(1, 4), seed=st.integers(0, 2**31))
+def test_fused_tangent_nodes_equal_their_formulas_and_are_differentiable(torch, n, k, m, seed):
+    """GemmTangent, LinearTangent, SigmoidGradTangent, TanhGradTangent (the jvp rules' one-node
+    forms): forward equal to the composed formula (torch), gradcheck + gradgradcheck, and
+    their own jvp rules against finite differences and torch.func.jvp."""
+    from tinygrad_ngd.testing import gradcheck, gradgradcheck
+    rng = np.random.default_rng(seed)
+
+    def check_all(ours, theirs, arrays):
+        check_jvp(torch, ours, theirs, arrays)
+        xs = [tg.Tensor(a.copy(), requires_grad=True) for a in arrays]
+        assert gradcheck(ours, xs)
+        assert gradgradcheck(ours, xs)
+
+    for ta in (False, True):
+        for tb in (False, True):
+            sa, sb = ((k, n) if ta else (n, k)), ((m, k) if tb else (k, m))
+            arrays = [rng.standard_normal(s) for s in (sa, sb, sa, sb)]
+            op = lambda t_, x, f: x.T if f else x  # noqa: E731
+            check_all(lambda a, b, da, db, ta=ta, tb=tb: fused.GemmTangent(ta, tb)(a, b, da, db),
+                      lambda t, a, b, da, db, ta=ta, tb=tb: op(t, da, ta) @ op(t, b, tb) + op(t, a, ta) @ op(t, db, tb),
+                      arrays)
+    arrays = [rng.standard_normal(s) for s in ((n, k), (m, k), (n, k), (m, k), (m,))]
+    check_all(lambda *a: fused.LinearTangent()(*a), lambda t, x, w, dx, dw, db: dx @ w.T + x @ dw.T + db, arrays)
+    check_all(lambda *a: fused.LinearTangent()(*a), lambda t, x, w, dx, dw: dx @ w.T + x @ dw.T, arrays[:4])
+    y_sig, y_tanh = rng.uniform(0.1, 0.9, (n, k)), rng.uniform(-0.9, 0.9, (n, k))
+    rest = [rng.standard_normal((n, k)) for _ in range(3)]
+    check_all(lambda *a: fused.SigmoidGradTangent()(*a),
+              lambda t, y, gy, dy, dgy: dy * gy * (1 - 2 * y) + dgy * y * (1 - y), [y_sig] + rest)
+    check_all(lambda *a: fused.TanhGradTangent()(*a),
+              lambda t, y, gy, dy, dgy: dgy * (1 - y * y) - 2 * gy * y * dy, [y_tanh] + rest)

@@ -38,18 +38,55 @@ class Gemm(Function):
 
     def backward(self, gc):
         a, b = self.inputs
-        ta, tb = self.trans_a, self.trans_b
-        ga = gb = None
-        if self.needs_grad[0]:
-            ga = gemm(b, gc, tb, True) if ta else gemm(gc, b, False, not tb)
-        if self.needs_grad[1]:
-            gb = gemm(gc, a, True, ta) if tb else gemm(a, gc, not ta, False)
-        return ga, gb
+        return _gemm_grads(a, b, gc, self.trans_a, self.trans_b, *self.needs_grad)
 
     def jvp(self, ta, tb):  # Ċ = op(Ȧ) op(B) + op(A) op(Ḃ)
         a, b = self.inputs
+        if ta is not None and tb is not None:
+            return GemmTangent(self.trans_a, self.trans_b)(a, b, ta, tb)  # the same sum, one node
         return add_terms(None if ta is None else gemm(ta, b, self.trans_a, self.trans_b),
                          None if tb is None else gemm(a, tb, self.trans_a, self.trans_b))
+
+
+def _gemm_grads(a, b, gc, ta, tb, need_a=True, need_b=True):
+    """(dA, dB) of C = op(A) op(B) for the upstream gC (None where not needed)."""
+    ga = gb = None
+    if need_a:
+        ga = gemm(b, gc, tb, True) if ta else gemm(gc, b, False, not tb)
+    if need_b:
+        gb = gemm(gc, a, True, ta) if tb else gemm(a, gc, not ta, False)
+    return ga, gb
+
+
+class GemmTangent(Function):
+    """Ċ = op(Ȧ) op(B) + op(A) op(Ḃ): Gemm's forward-mode rule when both factors carry a
+    tangent, as one node (the R-operator pays it for every matrix product of a backward
+    pass).  Inputs (A, B, Ȧ, Ḃ).  Two Gemm products, so its backward is Gemm's rule applied
+    to each: (dA, dḂ) from the pair (A, Ḃ), (dȦ, dB) from the pair (Ȧ, B)."""
+
+    def __init__(self, trans_a=False, trans_b=False):
+        self.trans_a, self.trans_b = trans_a, trans_b
+
+    def forward(self, a, b, ta, tb):
+        op_b = b.T if self.trans_b else b
+        out = (ta.T if self.trans_a else ta) @ op_b
+        out += (a.T if self.trans_a else a) @ (tb.T if self.trans_b else tb)
+        return out
+
+    def backward(self, gc):
+        a, b, ta, tb = self.inputs
+        need = self.needs_grad
+        g_a, g_tb = _gemm_grads(a, tb, gc, self.trans_a, self.trans_b, need[0], need[3])
+        g_ta, g_b = _gemm_grads(ta, b, gc, self.trans_a, self.trans_b, need[2], need[1])
+        return g_a, g_b, g_ta, g_tb
+
+    def jvp(self, da, db, dta, dtb):  # the product rule on both products
+        a, b, ta, tb = self.inputs
+        ta_, tb_ = self.trans_a, self.trans_b
+        return add_terms(None if dta is None else gemm(dta, b, ta_, tb_),
+                         None if db is None else gemm(ta, db, ta_, tb_),
+                         None if da is None else gemm(da, tb, ta_, tb_),
+                         None if dtb is None else gemm(a, dtb, ta_, tb_))
 
 
 def gemm(a, b, trans_a=False, trans_b=False):
@@ -76,15 +113,47 @@ class Linear(Function):
         return gx, gw
 
     def jvp(self, tx, tw, tb=None):
-        """ẏ = ẋ Wᵀ + x Ẇᵀ + ḃ, as at most two Linear nodes."""
+        """ẏ = ẋ Wᵀ + x Ẇᵀ + ḃ (one LinearTangent node when x and W both carry tangents)."""
         x, w = self.inputs[0], self.inputs[1]
         y = self.output()
+        if tx is not None and tw is not None:
+            return LinearTangent()(x, w, tx, tw) if tb is None else LinearTangent()(x, w, tx, tw, tb)
         from_x = None if tx is None else Linear()(tx, w)
         if tw is not None:  # x Ẇᵀ (+ ḃ): the same fused node with the tangent weights
             from_w = Linear()(x, tw) if tb is None else Linear()(x, tw, tb)
         else:
             from_w = None if tb is None else broadcast_to(tb, y.shape)
         return add_terms(from_x, from_w)
+
+
+class LinearTangent(Function):
+    """ẏ = ẋ Wᵀ + x Ẇᵀ + ḃ as one node: Linear's forward-mode rule when both x and W carry
+    tangents.  Inputs (x, W, ẋ, Ẇ[, ḃ]); bilinear, so its derivatives are products again:
+    backward  dx = gy Ẇ, dW = gyᵀ ẋ, dẋ = gy W, dẆ = gyᵀ x, dḃ = Σ_rows gy."""
+
+    def forward(self, x, w, tx, tw, tb=None):
+        out = tx @ w.T
+        out += x @ tw.T
+        if tb is not None:
+            out += tb
+        return out
+
+    def backward(self, gy):
+        x, w, tx, tw = self.inputs[:4]
+        need = self.needs_grad
+        grads = (gemm(gy, tw) if need[0] else None, gemm(gy, tx, True, False) if need[1] else None,
+                 gemm(gy, w) if need[2] else None, gemm(gy, x, True, False) if need[3] else None)
+        if len(self.inputs) == 5:
+            return grads + (sum(gy, axis=0) if need[4] else None,)
+        return grads
+
+    def jvp(self, dx, dw, dtx, dtw, dtb=None):  # the product rule on both products
+        x, w, tx, tw = self.inputs[:4]
+        return add_terms(None if dtx is None else gemm(dtx, w, False, True),
+                         None if dw is None else gemm(tx, dw, False, True),
+                         None if dx is None else gemm(dx, tw, False, True),
+                         None if dtw is None else gemm(x, dtw, False, True),
+                         None if dtb is None else broadcast_to(dtb, self.output().shape))
 
 
 def linear(x, weight, bias=None):
@@ -119,8 +188,10 @@ class SigmoidGrad(Function):
         return SigmoidGradBackward()(y, gy, gg)
 
     def jvp(self, ty, tgy):
-        """ġ = ẏ·gy(1−2y) + ġy·y(1−y): the first term is SigmoidGradBackward's first output."""
+        """ġ = ẏ·gy(1−2y) + ġy·y(1−y) (one SigmoidGradTangent node when both carry tangents)."""
         y, gy = self.inputs
+        if ty is not None and tgy is not None:
+            return SigmoidGradTangent()(y, gy, ty, tgy)
         return add_terms(None if ty is None else SigmoidGradBackward()(y, gy, ty)[0],
                          None if tgy is None else SigmoidGrad()(y, tgy))
 
@@ -153,6 +224,33 @@ class SigmoidGradBackward(Function):
         return _full(da, y), _full(db, y)
 
 
+class SigmoidGradTangent(Function):
+    """ġ = ẏ·gy(1−2y) + ġy·y(1−y): SigmoidGrad's forward-mode rule as one node, inputs
+    (y, gy, ẏ, ġy).  Backward with upstream u:
+    dy = u(ġy(1−2y) − 2·gy·ẏ), dgy = u·ẏ(1−2y), dẏ = u·gy(1−2y), dġy = u·y(1−y)."""
+
+    def forward(self, y, gy, ty, tgy):
+        out = 1 - 2 * y
+        out *= gy
+        out *= ty
+        out += tgy * y * (1 - y)
+        return out
+
+    def backward(self, u):
+        y, gy, ty, tgy = self.inputs
+        one_minus_2y = 1.0 - 2.0 * y
+        return (u * (tgy * one_minus_2y - gy * ty * 2.0), u * ty * one_minus_2y, u * gy * one_minus_2y,
+                u * (y * (1.0 - y)))
+
+    def jvp(self, dy, dgy, dty, dtgy):
+        y, gy, ty, tgy = self.inputs
+        one_minus_2y = 1.0 - 2.0 * y
+        return _full(add_terms(None if dy is None else dy * (tgy * one_minus_2y - gy * ty * 2.0),
+                               None if dgy is None else dgy * ty * one_minus_2y,
+                               None if dty is None else dty * gy * one_minus_2y,
+                               None if dtgy is None else dtgy * (y * (1.0 - y))), y)
+
+
 class TanhGrad(Function):
     """g(y, gy) = gy(1−y²), the tanh's backward as one primitive (y = tanh x);
     its own backward: ∂g/∂y = −2·gy·y, ∂g/∂gy = 1−y²."""
@@ -168,8 +266,10 @@ class TanhGrad(Function):
         return TanhGradBackward()(y, gy, gg)
 
     def jvp(self, ty, tgy):
-        """ġ = −2·gy·y·ẏ + ġy(1−y²): the first term is TanhGradBackward's first output."""
+        """ġ = −2·gy·y·ẏ + ġy(1−y²) (one TanhGradTangent node when both carry tangents)."""
         y, gy = self.inputs
+        if ty is not None and tgy is not None:
+            return TanhGradTangent()(y, gy, ty, tgy)
         return add_terms(None if ty is None else TanhGradBackward()(y, gy, ty)[0],
                          None if tgy is None else TanhGrad()(y, tgy))
 
@@ -197,6 +297,30 @@ class TanhGradBackward(Function):
         db = add_terms(None if tgg is None else tgg * (1.0 - y * y),
                        None if ty is None else gg * y * ty * -2.0)
         return _full(da, y), _full(db, y)
+
+
+class TanhGradTangent(Function):
+    """ġ = ġy(1−y²) − 2·gy·y·ẏ: TanhGrad's forward-mode rule as one node, inputs
+    (y, gy, ẏ, ġy).  Backward with upstream u:
+    dy = −2u(ġy·y + gy·ẏ), dgy = −2u·y·ẏ, dẏ = −2u·gy·y, dġy = u(1−y²)."""
+
+    def forward(self, y, gy, ty, tgy):
+        out = y * y
+        out -= 1
+        out *= -tgy
+        out -= 2 * gy * y * ty
+        return out
+
+    def backward(self, u):
+        y, gy, ty, tgy = self.inputs
+        return (u * (tgy * y + gy * ty) * -2.0, u * y * ty * -2.0, u * gy * y * -2.0, u * (1.0 - y * y))
+
+    def jvp(self, dy, dgy, dty, dtgy):
+        y, gy, ty, tgy = self.inputs
+        return _full(add_terms(None if dy is None else dy * (tgy * y + gy * ty) * -2.0,
+                               None if dgy is None else dgy * y * ty * -2.0,
+                               None if dty is None else dty * gy * y * -2.0,
+                               None if dtgy is None else dtgy * (1.0 - y * y)), y)
 
 
 class CrossEntropyGrad(Function):
