@@ -507,3 +507,4 @@ def test_fused_tangent_nodes_equal_their_formulas_and_are_differentiable(torch, 
               lambda t, y, gy, dy, dgy: dy * gy * (1 - 2 * y) + dgy * y * (1 - y), [y_sig] + rest)
     check_all(lambda *a: fused.TanhGradTangent()(*a),
               lambda t, y, gy, dy, dgy: dgy * (1 - y * y) - 2 * gy * y * dy, [y_tanh] + rest)
+

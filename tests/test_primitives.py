@@ -404,3 +404,11 @@ def test_third_derivatives_of_fused_activations_match_torch(torch):
         (t4,) = torch.autograd.grad(t3.sum(), tx)
         assert_close(g3.numpy(), t3.detach().numpy(), "third derivative")
         assert_close(g4.numpy(), t4.numpy(), "fourth derivative")
+
+
+def test_cross_entropy_of_an_empty_batch_is_a_clear_error():
+    empty, labels = tg.Tensor(np.zeros((0, 3))), np.zeros(0, dtype=np.int64)
+    with pytest.raises(ValueError, match="batch size 0"):
+        F.cross_entropy(empty, labels)
+    assert F.cross_entropy(empty, labels, "sum").item() == 0.0  # well defined: as PyTorch
+    assert F.cross_entropy(empty, labels, "none").shape == (0,)

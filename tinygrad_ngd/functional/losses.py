@@ -70,6 +70,10 @@ def cross_entropy(logits, labels, reduction="mean"):
         return neg(getitem(logp, (_xp(lab).arange(lab.shape[0]), lab)))
     if reduction not in ("mean", "sum"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if reduction == "mean" and logits.shape[0] == 0:
+        raise ValueError(f"cross_entropy: the batch is empty (batch size 0, logits of shape "
+                         f"{logits.shape}): the mean over no examples is undefined; pass a "
+                         f"non-empty batch or reduction='sum'")
     scale = 1.0 / logits.shape[0] if reduction == "mean" else 1.0
     return CrossEntropy(lab, scale)(logits)
 
