@@ -508,3 +508,21 @@ def test_fused_tangent_nodes_equal_their_formulas_and_are_differentiable(torch, 
     check_all(lambda *a: fused.TanhGradTangent()(*a),
               lambda t, y, gy, dy, dgy: dgy * (1 - y * y) - 2 * gy * y * dy, [y_tanh] + rest)
 
+
+
+def test_graph_jvp_over_a_recorded_graph_equals_jvp_and_refuses_a_freed_graph():
+    from tinygrad_ngd.tensor import graph_jvp
+    rng = np.random.default_rng(7)
+    x0, w0, t_x, t_w = (rng.standard_normal(s) for s in [(4, 3), (5, 3), (4, 3), (5, 3)])
+    f = lambda x, w: F.softmax(F.tanh(F.linear(x, w)), axis=1) * F.sigmoid(x).sum()  # noqa: E731
+    _, want = tg.jvp(f, (tg.Tensor(x0), tg.Tensor(w0)), (tg.Tensor(t_x), tg.Tensor(t_w)))
+    x, w = tg.Tensor(x0, requires_grad=True), tg.Tensor(w0, requires_grad=True)
+    y = f(x, w)
+    (got,) = graph_jvp([y], [x, w], [tg.Tensor(t_x), tg.Tensor(t_w)])
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-13, atol=1e-15)
+    (only_w,) = graph_jvp([y], [x, w], [None, tg.Tensor(t_w)])
+    _, want_w = tg.jvp(lambda w_: f(tg.Tensor(x0), w_), (tg.Tensor(w0),), (tg.Tensor(t_w),))
+    np.testing.assert_allclose(only_w.numpy(), want_w.numpy(), rtol=1e-13, atol=1e-15)
+    y.backward(tg.Tensor(np.ones(y.shape)))  # frees the graph
+    with pytest.raises(RuntimeError, match="second time"):
+        graph_jvp([y], [x, w], [tg.Tensor(t_x), tg.Tensor(t_w)])
