@@ -230,10 +230,14 @@ class SigmoidGradTangent(Function):
     dy = u(ġy(1−2y) − 2·gy·ẏ), dgy = u·ẏ(1−2y), dẏ = u·gy(1−2y), dġy = u·y(1−y)."""
 
     def forward(self, y, gy, ty, tgy):
-        out = 1 - 2 * y
+        out = y * -2.0  # ẏ·gy(1−2y) + ġy·y(1−y) in two buffers
+        out += 1.0
         out *= gy
         out *= ty
-        out += tgy * y * (1 - y)
+        second = 1.0 - y
+        second *= y
+        second *= tgy
+        out += second
         return out
 
     def backward(self, u):
@@ -305,10 +309,14 @@ class TanhGradTangent(Function):
     dy = −2u(ġy·y + gy·ẏ), dgy = −2u·y·ẏ, dẏ = −2u·gy·y, dġy = u(1−y²)."""
 
     def forward(self, y, gy, ty, tgy):
-        out = y * y
-        out -= 1
-        out *= -tgy
-        out -= 2 * gy * y * ty
+        out = y * y  # ġy(1−y²) − 2·gy·y·ẏ in two buffers
+        out -= 1.0
+        out *= tgy
+        second = gy * y
+        second *= ty
+        second *= 2.0
+        out += second
+        out *= -1.0
         return out
 
     def backward(self, u):
