@@ -507,6 +507,8 @@ def plot_histories(histories, path, title):
     series = {h["optimizer"]: h for h in histories}
     # base methods dashed, their normalized ("-ng…") versions solid: overlapping curves stay visible
     styles = {name: ({"ls": "-"} if "-ng" in name else {"ls": "--"}) for name in series}
-    return plot_curves(series, [("train_loss", "training loss"), ("test_loss", "test loss"),
-                                ("train_acc", "training accuracy"), ("test_acc", "test accuracy")],
+    return plot_curves(series, [("train_loss", "training loss", "cross-entropy loss"),
+                                ("test_loss", "test loss", "cross-entropy loss"),
+                                ("train_acc", "training accuracy", "accuracy (fraction correct)"),
+                                ("test_acc", "test accuracy", "accuracy (fraction correct)")],
                        path, title=title, logy=("train_loss", "test_loss"), styles=styles)
