@@ -17,7 +17,7 @@ def _compare_help(capsys):
 
 def test_lr_help_lists_every_optimizer_default(capsys):
     text = _compare_help(capsys)
-    lr_help = text.split("--lr LR", 1)[1].split("--epochs", 1)[0]
+    lr_help = text.split("--lr LR learning rate", 1)[1].split("--epochs EPOCHS", 1)[0]
     for name, spec in compare.OPTIMIZERS.items():
         # argparse may break a hyphenated name at the hyphen ("sgdm- clip")
         assert re.search(rf"(?<![\w-]){re.escape(name).replace('-', '- ?')} {spec.lr:g}\b", lr_help), \
