@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--optimizers", type=_names, default=("adam", "adam-ng", "sgdm", "sgdm-ng"),
                    help="comma-separated names (default adam,adam-ng,sgdm,sgdm-ng)")
     c.add_argument("--lr", type=_parse_lr, default={},
-                   help="learning rate for every optimizer (0.01) or per optimizer (adam=1e-3,sgdm=0.05)")
+                   help="learning rate: one number for every optimizer (--lr 0.01) or per optimizer "
+                        "(--lr adam=1e-3,sgdm=0.05); an optimizer not named keeps its default: "
+                        + ", ".join(f"{name} {spec.lr:g}" for name, spec in OPTIMIZERS.items()))
     c.add_argument("--epochs", type=int, default=None, help="epochs per optimizer (default 15; --quick 2)")
     c.add_argument("--batch-size", type=int, default=100, help="mini-batch size (100, as note 001)")
     c.add_argument("--lr-milestones", type=_epochs, default=(),

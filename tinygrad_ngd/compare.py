@@ -293,6 +293,19 @@ def check_model_fits(cfg: CompareConfig, input_shape) -> None:
 
 
 # ---------------------------------------------------------------- data
+#: the loaders' advice (for Python callers) → the same advice on the command line
+_CLI_WORDING = [("pass the directory as path=", "pass the directory with --data-dir"),
+                ("pass it as path=", "pass it with --data-dir"),
+                ("tinygrad_ngd.datasets.load_mnist_subset() gives", "--dataset mnist-subset uses")]
+
+
+def command_line_wording(message: str) -> str:
+    """A data loader's error message with its Python advice (``path=``) said as the flags."""
+    for python, flag in _CLI_WORDING:
+        message = message.replace(python, flag)
+    return message
+
+
 def load_data(cfg: CompareConfig):
     """Host arrays ``(x_train, y_train), (x_test, y_test)`` shaped for the model
     (flattened for the MLP), cut to ``train_size`` / ``test_size``."""
@@ -301,7 +314,7 @@ def load_data(cfg: CompareConfig):
     try:
         (xtr, ytr), (xte, yte) = DATASETS[cfg.dataset].load(cfg.data_dir)
     except (DatasetError, DatasetNotFoundError) as exc:  # a missing or malformed file: one line
-        raise SetupError(f"--dataset {cfg.dataset}: {str(exc).splitlines()[0]}") from None
+        raise SetupError(f"--dataset {cfg.dataset}: {command_line_wording(str(exc).splitlines()[0])}") from None
     if cfg.train_size is not None:
         xtr, ytr = xtr[:cfg.train_size], ytr[:cfg.train_size]
     if cfg.test_size is not None:
@@ -507,6 +520,8 @@ def plot_histories(histories, path, title):
     series = {h["optimizer"]: h for h in histories}
     # base methods dashed, their normalized ("-ng…") versions solid: overlapping curves stay visible
     styles = {name: ({"ls": "-"} if "-ng" in name else {"ls": "--"}) for name in series}
-    return plot_curves(series, [("train_loss", "training loss"), ("test_loss", "test loss"),
-                                ("train_acc", "training accuracy"), ("test_acc", "test accuracy")],
+    return plot_curves(series, [("train_loss", "training loss", "cross-entropy loss"),
+                                ("test_loss", "test loss", "cross-entropy loss"),
+                                ("train_acc", "training accuracy", "accuracy (fraction correct)"),
+                                ("test_acc", "test accuracy", "accuracy (fraction correct)")],
                        path, title=title, logy=("train_loss", "test_loss"), styles=styles)

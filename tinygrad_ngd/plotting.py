@@ -55,13 +55,33 @@ def subplots(n: int, ncols: int = 2, size=(5.0, 3.6)):
 
 def set_log_y(ax) -> None:
     """Log scale on y with plain numbers (0.5, 1, 2) instead of 2×10⁰ labels; the minor
-    ticks are labelled only when the axis spans less than a decade.  Call after plotting."""
+    ticks are labelled only when the axis spans less than a decade.  The y label says
+    "(log scale)".  Call after plotting (and after ``set_ylabel``, or set the label later
+    with :data:`LOG_SUFFIX` yourself)."""
     from matplotlib.ticker import FormatStrFormatter, NullFormatter
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
     lo, hi = ax.get_ylim()
     narrow = lo > 0 and hi / lo < 10
     ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g") if narrow else NullFormatter())
+    label = ax.get_ylabel()
+    if "log" not in label:
+        ax.set_ylabel(f"{label} {LOG_SUFFIX}".strip())
+
+
+#: appended to the y label of a logarithmic axis
+LOG_SUFFIX = "(log scale)"
+
+#: colours (matplotlib's tab10) and markers; run i gets COLOURS[i % 10] and a marker that
+#: makes the (colour, marker) pair unique for up to 10 × len(MARKERS) runs
+COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+           "tab:gray", "tab:olive", "tab:cyan"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+
+
+def run_style(i: int) -> dict:
+    """The colour and marker of the ``i``-th run of a figure (distinct pairs)."""
+    return {"color": COLOURS[i % len(COLOURS)], "marker": MARKERS[(i + i // len(COLOURS)) % len(MARKERS)]}
 
 
 def _positive(values) -> bool:
@@ -69,28 +89,79 @@ def _positive(values) -> bool:
     return arr.size > 0 and bool(np.all(arr > 0))
 
 
+def coinciding_groups(curves: dict, log: bool = False, rtol: float = 0.01, most: float = 0.75) -> list:
+    """Groups (lists of names, in ``curves`` order) of curves that would be drawn on top of each
+    other: same length and, at a fraction ``most`` of the points or more, closer than ``rtol`` ×
+    the panel's y range (in log10 when ``log``).  Curves that coincide with no other are left out."""
+    names = [n for n, ys in curves.items() if ys]
+    vals = {}
+    for n in names:
+        arr = np.asarray([np.nan if v is None else v for v in curves[n]], dtype=np.float64)
+        vals[n] = np.log10(arr) if log else arr
+    finite = np.concatenate([v[np.isfinite(v)] for v in vals.values()]) if vals else np.zeros(0)
+    span = float(finite.max() - finite.min()) if finite.size else 0.0
+    tol = rtol * span if span > 0 else 1e-12
+    parent = {n: n for n in names}
+
+    def root(n):
+        while parent[n] != n:
+            n = parent[n]
+        return n
+
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            va, vb = vals[a], vals[b]
+            if va.shape == vb.shape and float(np.mean(np.isclose(va, vb, rtol=0.0, atol=tol, equal_nan=True))) >= most:
+                parent[root(b)] = root(a)
+    groups = {}
+    for n in names:
+        groups.setdefault(root(n), []).append(n)
+    return [g for g in groups.values() if len(g) > 1]
+
+
 def plot_curves(series: dict, panels, path, title: str | None = None, xlabel: str = "epoch",
                 logy=(), ncols: int = 2, styles: dict | None = None) -> Path:
     """One panel per metric, one line per run: the usual "optimizers compared" figure.
 
     ``series``: run name → {metric name → list of values} (x = 1, 2, …);
-    ``panels``: metric names in order, or (metric, panel title) pairs;
-    ``logy``: metrics drawn on a log axis (when every value is positive);
+    ``panels``: metric names in order, or (metric, panel title) or (metric, panel title, y label)
+    tuples (the y label defaults to the title);
+    ``logy``: metrics drawn on a log axis (when every value is positive; the y label then says
+    "(log scale)");
     ``styles``: run name → extra ``Axes.plot`` keywords (e.g. ``{"ls": "--"}``).
+
+    Every run has its own colour and marker (:func:`run_style`), the same in every panel.
+    Curves that lie on top of each other in a panel (:func:`coinciding_groups`) stay visible:
+    the first is drawn widest under the others, their markers alternate along the curve, and
+    the legend says "(coincides with …)".
     """
-    panels = [(p, p) if isinstance(p, str) else tuple(p) for p in panels]
+    panels = [(p, p, p) if isinstance(p, str) else (tuple(p) + (p[1],))[:3] for p in panels]
     fig, axes = subplots(len(panels), ncols=ncols)
-    for ax, (metric, label) in zip(axes, panels):
-        for name, run in series.items():
-            ys = run.get(metric)
+    base = {name: run_style(i) for i, name in enumerate(series)}
+    for ax, (metric, label, ylabel) in zip(axes, panels):
+        curves = {name: run.get(metric) for name, run in series.items()}
+        log = metric in logy and all(_positive(ys or [1.0]) for ys in curves.values())
+        where = {}                      # name → (its group, its place in the group)
+        for group in coinciding_groups(curves, log=log):
+            for j, name in enumerate(group):
+                where[name] = (group, j)
+        for name, ys in curves.items():
             if not ys:
                 continue
-            ax.plot(range(1, len(ys) + 1), ys, marker="o" if len(ys) <= 30 else None, ms=3, label=name,
-                    **(styles or {}).get(name, {}))
-        if metric in logy and all(_positive(run.get(metric) or [1.0]) for run in series.values()):
-            set_log_y(ax)
+            group, j = where.get(name, ([name], 0))
+            k = len(group)
+            every = max(1, math.ceil(len(ys) / 15))          # about 15 markers per curve
+            kw = dict(base[name], ms=4, lw=1.4 + 2.0 * (k - 1 - j), label=name,
+                      markevery=(j * every, k * every) if k > 1 else every)
+            if k > 1:
+                kw["label"] = f"{name} (coincides with {', '.join(g for g in group if g != name)})"
+            kw.update((styles or {}).get(name, {}))
+            ax.plot(range(1, len(ys) + 1), ys, **kw)
         ax.set_title(label)
         ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if log:
+            set_log_y(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:

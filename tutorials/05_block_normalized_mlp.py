@@ -16,7 +16,6 @@ summary.csv into --out.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
@@ -36,7 +35,7 @@ from tinygrad_ngd.datasets import (
 )
 from tinygrad_ngd.flat import FlatParameters
 from tinygrad_ngd.optimizers.norms import block_norms, scope_slices
-from tinygrad_ngd.runs import SetupError, exit_with_error, prepare_out_dir
+from tinygrad_ngd.runs import start_tutorial, tutorial_parser
 from tinygrad_ngd.tensor import no_grad
 from tinygrad_ngd.training import evaluate, train_epoch
 
@@ -56,10 +55,7 @@ OPTIMIZERS = {
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
-    ap.add_argument("--quick", action="store_true", help="tiny run for CI (a few seconds)")
-    ap.add_argument("--out", default="runs/05_block_normalized_mlp")
+    ap = tutorial_parser("05_block_normalized_mlp", __doc__)   # --backend, --quick, --out, --seed, --threads
     ap.add_argument("--depths", type=int, nargs="+", default=[6, 12, 18], help="hidden sigmoid layers L")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--datasets", nargs="+", default=["mnist_subset", "fashion_mnist"],
@@ -68,7 +64,6 @@ def parse_args(argv=None):
                     help="training examples per dataset (MNIST subset: at most 8000)")
     ap.add_argument("--test-size", type=int, default=2000)
     ap.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=list(OPTIMIZERS))
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if args.quick:
         args.depths, args.epochs, args.train_size, args.test_size = [6, 18], 2, 500, 500
@@ -177,13 +172,17 @@ def plot_grad_norms(grad_norms, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for (dataset, depth), norms in grad_norms.items():
-        ax.semilogy(range(1, len(norms) + 1), norms, "o-", ms=3, label=f"{dataset}, L = {depth}")
+        # L hidden sigmoid layers = L + 1 Dense layers (blocks): L hidden ones and the output layer
+        ax.semilogy(range(1, len(norms) + 1), norms, "o-", ms=3,
+                    label=f"{dataset}, L = {depth} hidden ({len(norms)} Dense layers)")
     ax.axhline(1.0, color="black", lw=1, ls="--", label="after block normalization (every layer)")
-    ax.set_xlabel("layer (1 = input side)")
-    ax.set_ylabel("‖gradient of the layer's block‖₂ at init")
-    ax.set_title("Vanishing gradients through sigmoid layers (note 004's Wᴺ)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("Dense layer (1 = input side; the last point is the output layer)")
+    ax.set_ylabel("‖gradient of the layer's block‖₂ at init (log scale)")
+    ax.set_title("Vanishing gradients through sigmoid layers ([Ravasi]'s Wᴺ)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     path = out / "grad_norms.png"
@@ -193,18 +192,9 @@ def plot_grad_norms(grad_norms, out):
 
 
 
-def _prepare_out(path):
-    """--out created and checked writable before any training (tinygrad_ngd.runs)."""
-    try:
-        return prepare_out_dir(path)
-    except SetupError as exc:
-        exit_with_error(str(exc))
-
-
 def main(argv=None):
     args = parse_args(argv)
-    tg.set_backend(args.backend)
-    out = _prepare_out(args.out)
+    out = start_tutorial(args)      # backend, seed, BLAS threads, --out checked writable (tinygrad_ngd.runs)
     curves, grad_norms, summary = {}, {}, []
     t_start = time.time()
     for dataset in args.datasets:

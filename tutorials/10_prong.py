@@ -14,7 +14,6 @@ Writes curves.png (four panels like the note's Figure 3) and curves.csv / summar
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
@@ -32,14 +31,11 @@ from tinygrad_ngd import functional as F  # noqa: E402
 from tinygrad_ngd import layers as L  # noqa: E402
 from tinygrad_ngd import optimizers as O  # noqa: E402
 from tinygrad_ngd.datasets import load_mnist_subset  # noqa: E402
-from tinygrad_ngd.runs import SetupError, exit_with_error, prepare_out_dir  # noqa: E402
+from tinygrad_ngd.runs import start_tutorial, tutorial_parser  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
-    p.add_argument("--quick", action="store_true", help="a few seconds: tiny net, few updates")
-    p.add_argument("--out", default="runs/10_prong")
+    p = tutorial_parser("10_prong", __doc__)        # --backend, --quick, --out, --seed, --threads
     p.add_argument("--side", type=int, choices=[14, 28], default=14, help="image side (14: 2×2 pooled)")
     p.add_argument("--hidden", default="128,64,16", help="encoder widths; the decoder mirrors them")
     p.add_argument("--updates", type=int, default=2000)
@@ -52,7 +48,6 @@ def parse_args(argv=None):
     p.add_argument("--T", type=int, default=100, help="T for the ε sweep")
     p.add_argument("--epsilon", type=float, default=0.1, help="ε for the T sweep")
     p.add_argument("--eval-every", type=int, default=25)
-    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.quick:
         args.hidden, args.updates, args.n_samples, args.eval_every = "32,8", 20, 200, 10
@@ -158,18 +153,9 @@ def plot(panels, curves, path):
 
 
 
-def _prepare_out(path):
-    """--out created and checked writable before any training (tinygrad_ngd.runs)."""
-    try:
-        return prepare_out_dir(path)
-    except SetupError as exc:
-        exit_with_error(str(exc))
-
-
 def main(argv=None):
     args = parse_args(argv)
-    tg.set_backend(args.backend)
-    _prepare_out(args.out)
+    start_tutorial(args)       # backend, seed, BLAS threads, --out checked writable (tinygrad_ngd.runs)
     hidden = [int(h) for h in args.hidden.split(",")]
     x_all = load_images(args.side)
     x_train, x_eval = x_all, x_all[:1000]          # training error on a fixed 1000-image subset
@@ -233,8 +219,10 @@ def report(curves, sgd, best, args):
     print(f"Notice: after {args.updates} updates SGD (lr {args.lr_sgd:g}) is at {target:.3f}, "
           f"{best} (lr {args.lr_prong:g}) at {p_rows[-1][3]:.3f}.")
     leave = [next((r[1] for r in rows if r[1] > 0 and r[3] < 8.0), None) for rows in (s_rows, p_rows)]
-    print(f"  first evaluation below 8.0 (off the ≈10 plateau of the mean image): SGD at update "
-          f"{leave[0]}, PRONG at update {leave[1]}")
+    said = [f"at update {u}" if u is not None else f"not within its {rows[-1][1]} updates"
+            for u, rows in zip(leave, (s_rows, p_rows))]
+    print(f"  first evaluation below 8.0 (off the ≈10 plateau of the mean image): SGD {said[0]}, "
+          f"PRONG {said[1]}")
     half = args.updates // 2
     print(f"  at {half} updates: SGD {error_at(s_rows, half):.3f}, PRONG {error_at(p_rows, half):.3f}")
     if t_prong is not None:
