@@ -5,7 +5,9 @@ stored as plain arrays, so another implementation (in any language) can replay i
   depend on θ (checks the update arithmetic alone);
 * :class:`NoisyQuadratic` — g_k(θ) = A(θ − θ*) + ξ_k with A symmetric positive
   definite, θ* and the noise ξ_k stored (checks the update inside a feedback loop:
-  an error early on changes every later gradient).
+  an error early on changes every later gradient);
+* :class:`MLPGradients` — a one-hidden-layer tanh network with a squared loss on stored
+  mini-batches: g_k(θ) = ∇ of the batch-k loss at θ (a non-quadratic feedback loop).
 
 Gradients are computed on the host in float64 NumPy and then cast to the run's dtype,
 so two implementations fed the same θ get the same gradient bits.
@@ -81,7 +83,68 @@ class NoisyQuadratic:
         return {"theta0": self.theta0, "A": self.A, "theta_star": self.theta_star, "noise": self.noise}
 
 
-PROBLEMS = {"fixed_gradients": FixedGradients, "noisy_quadratic": NoisyQuadratic}
+@dataclass
+class MLPGradients:
+    """x ↦ W₂·tanh(W₁x + b₁) + b₂ with loss_k(θ) = 1/(2B)·Σ_b ‖f(x_b) − y_b‖² on batch k.
+
+    θ = concat(W₁ (h×d, row-major), b₁ (h), W₂ (o×h, row-major), b₂ (o)) — PyTorch's
+    ``nn.Linear`` weight layout; the natural blocks are :meth:`block_sizes`.
+    ``X`` is (steps, B, d) and ``Y`` (steps, B, o); batch k is used at step k.
+    """
+    theta0: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    hidden: int
+    kind = "mlp"
+
+    def __post_init__(self):
+        self.theta0 = np.asarray(self.theta0, dtype=np.float64)
+        self.X = np.asarray(self.X, dtype=np.float64)
+        self.Y = np.asarray(self.Y, dtype=np.float64)
+        self.hidden = int(self.hidden)
+        if self.X.ndim != 3 or self.Y.ndim != 3 or self.X.shape[:2] != self.Y.shape[:2] \
+                or self.theta0.shape != (sum(self.block_sizes()),):
+            raise ValueError(f"MLPGradients: inconsistent shapes theta0 {self.theta0.shape}, X "
+                             f"{self.X.shape}, Y {self.Y.shape}, hidden {self.hidden}")
+
+    @property
+    def steps(self) -> int:
+        return self.X.shape[0]
+
+    def block_sizes(self) -> list:
+        d, h, o = self.X.shape[2], self.hidden, self.Y.shape[2]
+        return [h * d, h, o * h, o]
+
+    def _unpack(self, theta):
+        d, h, o = self.X.shape[2], self.hidden, self.Y.shape[2]
+        theta = np.asarray(theta, dtype=np.float64)
+        i = np.cumsum([0] + self.block_sizes())
+        return (theta[i[0]:i[1]].reshape(h, d), theta[i[1]:i[2]],
+                theta[i[2]:i[3]].reshape(o, h), theta[i[3]:i[4]])
+
+    def _batch_loss(self, k, theta):
+        w1, b1, w2, b2 = self._unpack(theta)
+        x, y = self.X[k], self.Y[k]
+        hid = np.tanh(x @ w1.T + b1)
+        r = hid @ w2.T + b2 - y                      # residual (B, o)
+        return x, hid, r, w2, 0.5 * float((r * r).sum()) / x.shape[0]
+
+    def gradient(self, k: int, theta) -> np.ndarray:
+        """∇loss_k(θ): backpropagation written out (float64)."""
+        x, hid, r, w2, _ = self._batch_loss(k, theta)
+        dr = r / x.shape[0]                          # ∂loss/∂out
+        dz = (dr @ w2) * (1.0 - hid * hid)           # ∂loss/∂(W₁x + b₁)
+        return np.concatenate([(dz.T @ x).ravel(), dz.sum(axis=0), (dr.T @ hid).ravel(), dr.sum(axis=0)])
+
+    def loss(self, theta) -> float:
+        """loss₀(θ), the first batch's loss (the metric of plateau schedules)."""
+        return self._batch_loss(0, theta)[-1]
+
+    def arrays(self) -> dict:
+        return {"theta0": self.theta0, "X": self.X, "Y": self.Y, "hidden": np.array(self.hidden)}
+
+
+PROBLEMS = {"fixed_gradients": FixedGradients, "noisy_quadratic": NoisyQuadratic, "mlp": MLPGradients}
 
 
 def problem_from_arrays(kind: str, arrays: dict):
@@ -106,7 +169,20 @@ def noisy_quadratic(n: int = 8, steps: int = 150, seed: int = 0, condition: floa
                           noise=noise * rng.standard_normal((steps, n)))
 
 
-def fixed_gradients(n: int = 8, steps: int = 150, seed: int = 0) -> FixedGradients:
-    """θ₀ and gradients drawn standard normal (seeded)."""
+def fixed_gradients(n: int = 8, steps: int = 150, seed: int = 0, scale: float = 1.0) -> FixedGradients:
+    """θ₀ standard normal and gradients ``scale``·N(0, 1) (seeded)."""
     rng = np.random.default_rng(seed)
-    return FixedGradients(theta0=rng.standard_normal(n), grads=rng.standard_normal((steps, n)))
+    return FixedGradients(theta0=rng.standard_normal(n), grads=scale * rng.standard_normal((steps, n)))
+
+
+def mlp_gradients(d: int = 3, hidden: int = 5, out: int = 2, batch: int = 4, steps: int = 150,
+                  seed: int = 0) -> MLPGradients:
+    """A random teacher network's targets (plus noise) on standard normal inputs; θ₀ with
+    PyTorch's default ``nn.Linear`` scale U(±1/√fan_in)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((steps, batch, d))
+    teacher = rng.standard_normal((out, d))
+    Y = np.sin(X @ teacher.T) + 0.1 * rng.standard_normal((steps, batch, out))
+    theta0 = np.concatenate([rng.uniform(-1, 1, hidden * d + hidden) / np.sqrt(d),
+                             rng.uniform(-1, 1, out * hidden + out) / np.sqrt(hidden)])
+    return MLPGradients(theta0=theta0, X=X, Y=Y, hidden=hidden)
