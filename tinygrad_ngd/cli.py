@@ -3,7 +3,8 @@
 * ``tinygrad-ngd compare`` — train one model with several optimizers and show the
   difference (default: note 001 §4.1's deep sigmoid MLP on the shipped MNIST subset,
   Adam vs AdamNG and SGDM vs SGDMNG); prints a table, writes a PNG, a CSV and a JSON.
-* ``tinygrad-ngd verify …`` — the golden-trajectory export/check of
+* ``tinygrad-ngd verify …`` — the conformance suite (``verify suite --against torch``,
+  optax or your own ``MODULE:FACTORY``) and golden trajectories of
   :mod:`tinygrad_ngd.verify` (its own command line, passed through unchanged).
 * ``tinygrad-ngd info`` — backend, dtype, NumPy/BLAS, CuPy and GPU, optional packages.
 
@@ -121,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a smoke run in seconds: 1,000 training and 500 test examples, 2 epochs, depth ≤ 4")
     c.add_argument("--no-plot", action="store_true", help="do not write the PNG")
 
-    v = sub.add_parser("verify", help="golden trajectories: export or check optimizer trajectories "
-                                      "(arguments are passed to python -m tinygrad_ngd.verify)",
+    v = sub.add_parser("verify", help="conformance suite: check torch, optax or your own optimizer "
+                                      "against our reference cases (tinygrad-ngd verify --help)",
                        add_help=False)
     v.add_argument("args", nargs=argparse.REMAINDER)
 
@@ -204,7 +205,7 @@ def cmd_verify(args) -> int:
     rest = list(args.args)
     if rest[:1] == ["--"]:
         rest = rest[1:]
-    result = verify_main(rest)
+    result = verify_main(rest, prog="tinygrad-ngd verify")
     return int(result or 0)
 
 

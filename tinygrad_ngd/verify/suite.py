@@ -22,8 +22,12 @@ switched to the target's convention matches the target: the row names the flag).
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -104,16 +108,32 @@ def resolve_target(against: str):
         return "tinygrad", ours_factory, None
     if ":" not in against:
         raise ValueError(f"invalid --against {against!r}: expected 'torch', 'optax', 'tinygrad' or "
-                         "MODULE:FACTORY (a Python module importable from here and a callable in it)")
-    module_name, _, attr = against.partition(":")
+                         "MODULE:FACTORY (a module importable from here, or a .py file, and a callable in it)")
+    module_name, _, attr = against.rpartition(":")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
+        module = _import_plugin(module_name)
+    except (ImportError, OSError) as exc:
         raise ValueError(f"invalid --against {against!r}: cannot import module {module_name!r} ({exc})") from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ValueError(f"invalid --against {against!r}: module {module_name!r} has no callable {attr!r}")
     return against, factory, None
+
+
+def _import_plugin(name: str):
+    """A module by dotted name (the current directory is searched first, as ``python -m``
+    does) or by the path of a ``.py`` file."""
+    if name.endswith(".py"):
+        path = Path(name).resolve()
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or not path.is_file():
+            raise ImportError(f"no such file {name!r}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return importlib.import_module(name)
 
 
 def _compare_row(case, traj, rtol, atol) -> tuple:
