@@ -96,8 +96,11 @@ def ours_factory(case, overrides=None):
     return step
 
 
-def resolve_target(against: str):
-    """(label, factory, context manager factory or None) for a target name or MODULE:FACTORY."""
+def resolve_target(against):
+    """(label, factory, context manager factory or None) for a target name, MODULE:FACTORY,
+    or a factory callable itself (the Python API)."""
+    if callable(against):
+        return getattr(against, "__name__", repr(against)), against, None
     if against == "torch":
         from . import target_torch
         return "torch", target_torch.factory, target_torch.session
@@ -176,9 +179,12 @@ def run_case(case, factory, rtol=1e-10, atol=0.0) -> Row:
                f"(first step outside {rep['first_step_outside']})")
 
 
-def run_suite(against: str, cases: str | None = None, rtol: float = 1e-10, atol: float = 0.0,
+def run_suite(against, cases: str | None = None, rtol: float = 1e-10, atol: float = 0.0,
               catalog_dir=None) -> list:
-    """One :class:`Row` per optimizer case of the catalog (glob ``cases`` selects)."""
+    """One :class:`Row` per optimizer case of the catalog (glob ``cases`` selects).
+
+    ``against``: "torch", "optax", "tinygrad", "MODULE:FACTORY" / "file.py:FACTORY", or a
+    factory callable."""
     label, factory, session = resolve_target(against)
     selected = load_cases(cases, catalog_dir)
     if not selected:
