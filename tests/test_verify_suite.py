@@ -313,3 +313,23 @@ def test_docs_verify_snippets_run_as_pasted(tmp_path):
         proc = subprocess.run([sys.executable, "-c", block], cwd=run_dir, env=env, capture_output=True,
                               text=True, timeout=300, check=False)
         assert proc.returncode == 0, f"block {i}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+
+
+def test_asgd_average_is_compared_and_a_wrong_average_is_caught():
+    case = V.load_cases("asgd_averaging_from_t0")[0]
+    assert case.average.shape == case.trajectory.shape
+    assert np.abs(case.average[-1] - case.trajectory[-1]).max() > 1e-3     # ā really averages
+
+    def wrong_average(c):
+        step = V.suite.ours_factory(c)
+        state = {}
+
+        def stepper(g, lr):
+            state["theta"] = step(g, lr)
+            return state["theta"]
+        stepper.average = lambda: state["theta"]           # forgot to average: ā = θ
+        return stepper
+    row = run_case(case, wrong_average)
+    assert row.status == "differs" and row.note.startswith("ā first outside at step")
+    assert 20 <= row.first_outside <= 25                   # t0 = 20: averaging starts there
+    assert run_case(case, V.suite.ours_factory).note == "θ and ā compared"

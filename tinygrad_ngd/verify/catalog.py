@@ -9,7 +9,8 @@ Layout of ``tinygrad_ngd/verify/catalog/`` (regenerate with
   ``theta_star``, ``noise``, or ``X``, ``Y``, ``hidden``): see :mod:`.problems`;
 * ``optimizers/<case>.npz`` — ``trajectory`` (steps + 1, n): θ₀ … θ_steps of our
   implementation; ``lr`` (steps,) or (steps, blocks): the rate used at each step (the
-  schedule applied); ``momentum`` (steps,) for a momentum schedule;
+  schedule applied); ``momentum`` (steps,) for a momentum schedule; ``average``
+  (steps + 1, n) for ASGD: its averaged iterate ā after each step (θ₀ before the first);
 * ``layers/<fixture>.npz`` — see :mod:`.layer_fixtures`.
 
 Every ``.npz`` reads with ``numpy.load(path, allow_pickle=False)``.
@@ -86,6 +87,7 @@ def run_golden(spec: dict, problem) -> dict:
     traj = np.empty((steps + 1, params.numel))
     traj[0] = problem.theta0
     lrs, moms = [], []
+    averaged = [problem.theta0.copy()] if spec["optimizer"] == "ASGD" else None
     theta = problem.theta0.copy()
     for k in range(steps):
         lrs.append(_lr_now(opt))
@@ -94,6 +96,8 @@ def run_golden(spec: dict, problem) -> dict:
         opt.step(grad=B.asarray(problem.gradient(k, theta)))
         theta = B.to_numpy(params.data).copy()
         traj[k + 1] = theta
+        if averaged is not None:
+            averaged.append(B.to_numpy(opt.averaged()).copy())       # ASGD's ā
         if sched_name == "ReduceLROnPlateau":
             sched.step(problem.loss(theta))
         elif sched is not None:
@@ -101,6 +105,8 @@ def run_golden(spec: dict, problem) -> dict:
     out = {"trajectory": traj, "lr": np.array(lrs, dtype=np.float64)}
     if moms:
         out["momentum"] = np.array(moms, dtype=np.float64)
+    if averaged is not None:
+        out["average"] = np.array(averaged)
     return out
 
 
@@ -157,8 +163,8 @@ class Case:
     ``schedule``, ``problem``, ``block_sizes`` (per-block lr: ``lr`` is then a list and
     the stepper gets one rate per block), ``base_optimizer`` / ``base_hyper`` (wrappers),
     ``lrs`` (the rate of every step), ``momentum`` (a momentum schedule's values or
-    None), ``gradient(k, theta)`` and ``loss(theta)`` (the problem), ``trajectory``
-    (our golden θ₀ … θ_steps).
+    None), ``average`` (ASGD: our ā after each step, else None), ``gradient(k, theta)``
+    and ``loss(theta)`` (the problem), ``trajectory`` (our golden θ₀ … θ_steps).
     """
     name: str
     optimizer: str
@@ -172,6 +178,7 @@ class Case:
     base_hyper: dict | None
     lrs: np.ndarray
     momentum: np.ndarray | None
+    average: np.ndarray | None
     trajectory: np.ndarray = field(repr=False)
     spec: dict = field(repr=False)
     problem_data: object = field(repr=False)
@@ -227,6 +234,6 @@ def load_cases(pattern: str | None = None, catalog_dir=None) -> list:
                         theta0=prob.theta0.copy(), steps=int(e["steps"]), schedule=e["schedule"],
                         problem=e["problem"], block_sizes=e["block_sizes"],
                         base_optimizer=base.get("optimizer"), base_hyper=base.get("hyper"),
-                        lrs=arrays["lr"], momentum=arrays.get("momentum"),
+                        lrs=arrays["lr"], momentum=arrays.get("momentum"), average=arrays.get("average"),
                         trajectory=arrays["trajectory"], spec=e, problem_data=prob))
     return out

@@ -11,7 +11,9 @@ computes gₖ = ``case.gradient(k, θₖ)`` *at the parameters the stepper retur
 MLP it does, so a wrong step changes every later gradient), calls
 ``stepper(gₖ, case.lr_at(k))`` and takes its return value as θₖ₊₁.  The trajectory
 θ₀ … θ_steps is compared with our golden one, step by step, with a norm-wise relative
-error ``max|θ − θ_ref| / max|θ_ref|``.
+error ``max|θ − θ_ref| / max|θ_ref|``.  An averaging method's stepper may also have an
+``average()`` attribute returning its averaged iterate (ASGD's ā): for cases that store
+one (``case.average``) it is compared too, after every step.
 
 Statuses: ``match`` (every step within ``atol + rtol·max|θ_ref|``), ``differs`` (the
 first step outside is named), ``skipped`` (the target has no such case), ``convention``
@@ -61,12 +63,15 @@ class Row:
     note: str = ""
 
 
-def drive(case, stepper) -> np.ndarray:
-    """θ₀ … θ_steps of ``stepper`` on ``case`` (gradients at the stepper's own iterates)."""
+def drive(case, stepper, averages: list | None = None) -> np.ndarray:
+    """θ₀ … θ_steps of ``stepper`` on ``case`` (gradients at the stepper's own iterates);
+    ``averages``, when a list, receives θ₀ and ``stepper.average()`` after each step."""
     n = case.theta0.shape[0]
     traj = np.empty((case.steps + 1, n))
     theta = np.array(case.theta0, dtype=np.float64)
     traj[0] = theta
+    if averages is not None:
+        averages.append(theta.copy())
     for k in range(case.steps):
         g = np.array(case.gradient(k, theta), dtype=np.float64)
         new = np.asarray(stepper(g, case.lr_at(k)), dtype=np.float64).reshape(-1)
@@ -74,6 +79,8 @@ def drive(case, stepper) -> np.ndarray:
             raise ValueError(f"the stepper returned shape {new.shape} at step {k}, expected ({n},)")
         theta = new.copy()
         traj[k + 1] = theta
+        if averages is not None:
+            averages.append(np.asarray(stepper.average(), dtype=np.float64).reshape(-1).copy())
     return traj
 
 
@@ -93,6 +100,8 @@ def ours_factory(case, overrides=None):
         opt.step(grad=B.asarray(grad))
         state["k"] = k + 1
         return B.to_numpy(params.data).copy()
+    if hasattr(opt, "averaged"):
+        step.average = lambda: B.to_numpy(opt.averaged()).copy()
     return step
 
 
@@ -139,8 +148,8 @@ def _import_plugin(name: str):
     return importlib.import_module(name)
 
 
-def _compare_row(case, traj, rtol, atol) -> tuple:
-    rep = compare(case.trajectory, traj, rtol, atol)
+def _compare_row(reference, traj, rtol, atol) -> tuple:
+    rep = compare(reference, traj, rtol, atol)
     rel = rep["max_rel_error"]
     worst = float(np.nanmax(rel)) if np.isfinite(rel).any() else float("inf")
     if not np.isfinite(rel).all():
@@ -157,15 +166,24 @@ def run_case(case, factory, rtol=1e-10, atol=0.0) -> Row:
         return Row(case.name, case.steps, "skipped", note=made.reason if made is not None else "")
     convention = made if isinstance(made, Convention) else None
     stepper = convention.stepper if convention else made
+    averages = [] if case.average is not None and hasattr(stepper, "average") else None
     try:
-        traj = drive(case, stepper)
+        traj = drive(case, stepper, averages)
     except Exception as exc:  # noqa: BLE001
         return Row(case.name, case.steps, "differs", note=f"the stepper raised {type(exc).__name__}: {exc}")
-    first, worst = _compare_row(case, traj, rtol, atol)
+    first, worst = _compare_row(case.trajectory, traj, rtol, atol)
+    note = ""
+    if averages is not None:                 # the averaged iterate too
+        first_avg, worst_avg = _compare_row(case.average, np.array(averages), rtol, atol)
+        worst = max(worst, worst_avg)
+        note = "θ and ā compared"
+        if first_avg is not None:
+            first = first_avg if first is None else min(first, first_avg)
+            note = f"ā first outside at step {first_avg}"
     if first is None:
-        return Row(case.name, case.steps, "match", worst)
+        return Row(case.name, case.steps, "match", worst, note=note)
     if convention is None:
-        return Row(case.name, case.steps, "differs", worst, first)
+        return Row(case.name, case.steps, "differs", worst, first, note)
     # the target follows another convention: does ours, switched to it, reproduce the target?
     switched = drive(case, ours_factory(case, convention.ours))
     rep = compare(switched, traj, rtol, atol)

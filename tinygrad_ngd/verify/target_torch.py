@@ -136,6 +136,8 @@ def _stepper(case, optimizer, hyper, clip):
             sched.step(case.loss(theta)) if case.schedule["name"] == "ReduceLROnPlateau" else sched.step()
         state["k"] = k + 1
         return theta
+    if optimizer == "ASGD":                   # ā: torch keeps it as state "ax"
+        step.average = lambda: torch.cat([opt.state[t]["ax"].reshape(-1) for t in tensors]).numpy().copy()
     return step
 
 
