@@ -1,10 +1,11 @@
 """``--against optax``: each case mapped to optax's transformations (JAX on CPU, float64).
 
-The rate of each step is the suite's (the schedule applied), injected with
-``optax.inject_hyperparams`` into the optax alias (``optax.sgd``, ``adam``, ``adamw``,
-``adamax``, ``rmsprop``, ``adadelta``); coupled weight decay is
+The rate of each step is the suite's (the schedule applied; a momentum schedule's μ
+too), injected with ``optax.inject_hyperparams`` into the optax alias (``optax.sgd``, ``adam``, ``adamw``,
+``adamax``, ``adagrad``, ``rmsprop``, ``adadelta``); coupled weight decay is
 ``optax.add_decayed_weights`` before it, ``maximize`` is ``optax.scale(-1)`` first and
-``ClipGradNorm(scope="global")`` is ``optax.clip_by_global_norm`` first.  No jit: the
+``ClipGradNorm(scope="global")`` is ``optax.clip_by_global_norm`` first; a per-block lr
+is ``optax.multi_transform`` over the blocks.  No jit: the
 update runs op by op (JAX's jit would cost more than these small problems).
 
 optax's own conventions are used (its defaults, as a user of optax gets them); where a
@@ -20,7 +21,7 @@ import numpy as np
 
 from .suite import Convention, Skip
 
-_CLASSES = ("SGD", "Adam", "AdamW", "Adamax", "RMSprop", "Adadelta", "Rprop")
+_CLASSES = ("SGD", "Adam", "AdamW", "Adamax", "Adagrad", "RMSprop", "Adadelta", "Rprop")
 # Not a convention: optax's scale_by_rprop returns the *previous* step's update (its state's
 # prev_updates), so every update comes one step late.  tests/test_verify_suite.py checks
 # this against the witness below and fails once optax changes it (then map Rprop).
@@ -52,13 +53,13 @@ def session():
 
 
 def _unsupported(optimizer, hyper, case) -> str | None:
-    if case.block_sizes and isinstance(case.hyper.get("lr"), list):
-        return "a per-block lr is optax.multi_transform, not mapped here"
-    if case.momentum is not None:
-        return "no momentum schedule mapped"
-    if optimizer == "Adagrad":
-        return ("optax.adagrad puts ε inside the square root (rsqrt(r + ε)) and has no lr_decay; "
-                "no flag of our Adagrad reproduces that")
+    if case.momentum is not None and optimizer != "SGD":
+        return "a momentum schedule is mapped for SGD only"
+    if optimizer == "Adagrad" and hyper.get("eps_mode", "outside_sqrt") != "none":
+        return ("optax.adagrad puts ε inside the square root (rsqrt(r + ε)); no flag of our Adagrad "
+                "does (eps_mode='none' is optax's eps=0)")
+    if optimizer == "Adagrad" and hyper.get("lr_decay", 0):
+        return "optax.adagrad has no lr_decay"
     if optimizer not in _CLASSES:
         return f"optax has no {optimizer}"
     if optimizer == "SGD" and hyper.get("dampening", 0):
@@ -128,34 +129,61 @@ def _alias(optax, optimizer, h):
         return optax.rmsprop, {"decay": h.get("alpha", 0.99), "eps": h.get("eps", 1e-8),
                                "centered": bool(h.get("centered", False)),
                                "momentum": h.get("momentum", 0.0) or None}
+    if optimizer == "Adagrad":                 # eps_mode="none" only: optax's eps = 0
+        return optax.adagrad, {"initial_accumulator_value": h.get("initial_accumulator_value", 0.0),
+                               "eps": 0.0}
     if optimizer == "Adadelta":
         return optax.adadelta, {"rho": h.get("rho", 0.9), "eps": h.get("eps", 1e-6)}
     raise AssertionError(optimizer)
 
 
 def _stepper(case, optimizer, h, clip):
+    """Parameters as a tuple of blocks; a per-block lr is ``optax.multi_transform`` with
+    one injected alias per block."""
     jax, optax = _jax()
     import jax.numpy as jnp
     alias, kw = _alias(optax, optimizer, h)
-    core = optax.inject_hyperparams(alias)(learning_rate=float(case.lr_at(0)), **kw)
+    lr0 = case.lr_at(0)
+    per_block = isinstance(lr0, tuple)
+    sizes = case.block_sizes if per_block else [case.theta0.shape[0]]   # blocks only for the rates
+    bounds = np.cumsum([0] + list(sizes))
+    if per_block:
+        core = optax.multi_transform(
+            {i: optax.inject_hyperparams(alias)(learning_rate=v, **kw) for i, v in enumerate(lr0)},
+            tuple(range(len(sizes))))
+    else:
+        core = optax.inject_hyperparams(alias)(learning_rate=lr0, **kw)
     parts = []
+    if clip is not None:
+        parts.append(optax.clip_by_global_norm(clip["max_norm"]))
     if h.get("maximize"):
         parts.append(optax.scale(-1.0))
     coupled = h.get("weight_decay", 0.0) and not (optimizer == "AdamW" or h.get("decoupled_weight_decay"))
     if coupled:
         parts.append(optax.add_decayed_weights(h["weight_decay"]))
-    if clip is not None:
-        parts.insert(0, optax.clip_by_global_norm(clip["max_norm"]))
     tx = optax.chain(*parts, core)
-    params = jnp.asarray(np.array(case.theta0, dtype=np.float64))
-    state = {"opt": tx.init(params), "params": params}
+    theta0 = np.array(case.theta0, dtype=np.float64)
+    params = tuple(jnp.asarray(theta0[a:b]) for a, b in zip(bounds[:-1], bounds[1:]))
+    state = {"opt": tx.init(params), "params": params, "k": 0}
     core_index = len(parts)
+
+    def injected(opt_state):
+        inner = opt_state[core_index]
+        if not per_block:
+            return [inner.hyperparams]
+        return [inner.inner_states[i].inner_state.hyperparams for i in range(len(sizes))]
 
     def step(grad, lr):
         opt_state = state["opt"]
-        opt_state[core_index].hyperparams["learning_rate"] = jnp.asarray(lr, dtype=jnp.float64)
-        updates, opt_state = tx.update(jnp.asarray(grad), opt_state, state["params"])
+        rates = lr if per_block else (lr,)
+        for hyperparams, rate in zip(injected(opt_state), rates):
+            hyperparams["learning_rate"] = jnp.asarray(rate, dtype=jnp.float64)
+            if case.momentum is not None:             # MomentumWarmup: μ of this step
+                hyperparams["momentum"] = jnp.asarray(case.momentum[state["k"]], dtype=jnp.float64)
+        state["k"] += 1
+        g = tuple(jnp.asarray(grad[a:b]) for a, b in zip(bounds[:-1], bounds[1:]))
+        updates, opt_state = tx.update(g, opt_state, state["params"])
         state["params"] = optax.apply_updates(state["params"], updates)
         state["opt"] = opt_state
-        return np.asarray(state["params"], dtype=np.float64)
+        return np.concatenate([np.asarray(p, dtype=np.float64) for p in state["params"]])
     return step
