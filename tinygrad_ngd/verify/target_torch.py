@@ -62,8 +62,6 @@ def _convention(optimizer: str, hyper: dict):
 
 def _unsupported(case) -> str | None:
     h = case.hyper
-    if case.optimizer in ("Adam", "AdamW", "Adagrad", "RMSprop", "Adamax") and h.get("eps_mode") == "none":
-        return "torch always adds ε"
     if case.schedule and case.schedule["name"] not in _SCHEDULES:
         return f"no torch scheduler for {case.schedule['name']}"
     if case.optimizer == "ClipGradNorm":
@@ -103,6 +101,8 @@ def _to_torch_convention(hyper, ours):
 def _stepper(case, optimizer, hyper, clip):
     torch = _torch()
     kwargs = {k: (tuple(v) if isinstance(v, list) and k != "lr" else v) for k, v in hyper.items()}
+    if kwargs.get("eps_mode") == "none":
+        kwargs["eps"] = 0.0                   # no ε = torch's eps=0
     for key in ("form", "eps_mode", "variant"):
         kwargs.pop(key, None)
     if optimizer == "Adam" and kwargs.pop("decoupled_weight_decay", False):
