@@ -1,7 +1,8 @@
 """The shipped conformance catalog: build it (our implementation writes the goldens), load it.
 
 Layout of ``tinygrad_ngd/verify/catalog/`` (regenerate with
-``python3 -m tinygrad_ngd verify regenerate``; identical bytes on the same NumPy/BLAS):
+``python3 -m tinygrad_ngd verify regenerate``; identical bytes wherever
+:func:`platform_fingerprint` — NumPy, BLAS, CPU SIMD level — is the one in the manifest):
 
 * ``manifest.json`` — format, library version, and one entry per problem / optimizer case /
   layer fixture with its file and SHA-256;
@@ -111,6 +112,25 @@ def run_golden(spec: dict, problem) -> dict:
 
 
 # ---------------------------------------------------------------------------- build
+def platform_fingerprint() -> str:
+    """NumPy, BLAS, machine and the SIMD level NumPy dispatches to: the catalog's bytes are
+    reproducible bit for bit where this string is the same (tanh, reductions and BLAS
+    kernels may round differently on another CPU or build)."""
+    import platform
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # pragma: no cover - NumPy 1.x
+        from numpy.core import _multiarray_umath as umath
+    features = getattr(umath, "__cpu_features__", {})
+    levels = [f for f in ("X86_V2", "X86_V3", "X86_V4", "AVX512_SKX", "ASIMD", "SVE", "VSX3") if features.get(f)]
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # noqa: BLE001 - informational only
+        blas = "unknown BLAS"
+    return f"numpy {np.__version__}, {blas}, {platform.machine()}, simd {'+'.join(levels) or 'baseline'}"
+
+
 def _sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -122,7 +142,8 @@ def build_catalog(out_dir=None, layers: bool = True) -> dict:
     out = Path(out_dir) if out_dir is not None else CATALOG_DIR
     for sub in ("problems", "optimizers", "layers"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    manifest = {"format": FORMAT, "library": f"tinygrad_ngd {__version__}", "problems": {},
+    manifest = {"format": FORMAT, "library": f"tinygrad_ngd {__version__}",
+                "platform": platform_fingerprint(), "problems": {},
                 "cases": [], "layers": []}
     problems = {}
     for name, (kind, kwargs) in PROBLEMS.items():
