@@ -39,6 +39,15 @@ def _rows(stdout):
     return out
 
 
+def _reseal(root, rel):
+    """Record a changed file's checksum in the copy's manifest."""
+    manifest = json.loads((root / "manifest.json").read_text())
+    for entry in manifest["cases"] + manifest["layers"]:
+        if entry["file"] == rel:
+            entry["sha256"] = K._sha256(root / rel)
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
 # ---------------------------------------------------------------------------- the catalog
 def _arrays(path):
     with np.load(path, allow_pickle=False) as z:
@@ -198,6 +207,9 @@ def test_torch_target_catches_a_wrong_golden(torch, tmp_path):
     arrays = {"trajectory": case.trajectory.copy(), "lr": case.lrs}
     arrays["trajectory"][90:, 2] *= 1 + 1e-8
     K._write_npz(root / case.spec["file"], arrays)
+    with pytest.raises(ValueError, match="adam.npz does not match its checksum"):
+        V.run_suite("torch", "adam", catalog_dir=root)
+    _reseal(root, case.spec["file"])                 # a consistent catalog with a wrong golden
     rows = V.run_suite("torch", "adam", catalog_dir=root)
     assert [(r.status, r.first_outside) for r in rows] == [("differs", 90)]
 
@@ -269,6 +281,7 @@ def test_layer_check_names_the_array_that_differs(torch, tmp_path):
         arrays = {k: z[k] for k in z.files}
     arrays["grad.param.weight"][1, 0, 2, 2] += 1e-7
     K._write_npz(path, arrays)
+    _reseal(root, "layers/conv2d_stride_padding.npz")
     rows = {r.fixture: r for r in LF.check_layers("torch", "conv2d*", catalog_dir=root)}
     assert rows["conv2d"].status == "match"
     bad = rows["conv2d_stride_padding"]

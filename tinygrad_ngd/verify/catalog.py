@@ -217,7 +217,17 @@ class Case:
         return tuple(float(x) for x in v) if np.ndim(v) else float(v)
 
 
-def _load_npz(path) -> dict:
+def load_checked(root, entry) -> dict:
+    """The arrays of a catalog file, after checking its SHA-256 against the manifest entry
+    (ValueError naming the file otherwise: a damaged or hand-edited catalog is never used)."""
+    path = Path(root) / entry["file"]
+    try:
+        digest = _sha256(path)
+    except OSError as exc:
+        raise ValueError(f"catalog file {path} cannot be read: {exc}") from exc
+    if digest != entry["sha256"]:
+        raise ValueError(f"catalog file {path} does not match its checksum in manifest.json "
+                         "(damaged or edited; reinstall, or run 'python3 -m tinygrad_ngd verify regenerate')")
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
@@ -247,9 +257,9 @@ def load_cases(pattern: str | None = None, catalog_dir=None) -> list:
             continue
         if e["problem"] not in problems:
             meta = manifest["problems"][e["problem"]]
-            problems[e["problem"]] = P.problem_from_arrays(meta["kind"], _load_npz(root / meta["file"]))
+            problems[e["problem"]] = P.problem_from_arrays(meta["kind"], load_checked(root, meta))
         prob = problems[e["problem"]]
-        arrays = _load_npz(root / e["file"])
+        arrays = load_checked(root, e)
         base = e.get("base") or {}
         out.append(Case(name=e["name"], optimizer=e["optimizer"], hyper=dict(e["hyper"]),
                         theta0=prob.theta0.copy(), steps=int(e["steps"]), schedule=e["schedule"],

@@ -235,7 +235,7 @@ def _torch_arrays(torch, meta, z) -> dict:
 def check_layers(against: str = "torch", pattern: str | None = None, rtol: float = 1e-10,
                  atol: float = 0.0, catalog_dir=None) -> list:
     """One :class:`LayerRow` per layer fixture: torch's forward, gradients (and HVP) vs the file."""
-    from .catalog import CATALOG_DIR, load_manifest
+    from .catalog import CATALOG_DIR, load_checked, load_manifest
     if against != "torch":
         raise ValueError(f"invalid --against {against!r} with --kind layers: only 'torch' is built in "
                          "(any framework can load the .npz files: see docs/verify.md)")
@@ -250,8 +250,7 @@ def check_layers(against: str = "torch", pattern: str | None = None, rtol: float
         raise ValueError(f"--cases {pattern!r} matches no layer fixture of the catalog")
     rows = []
     for meta in entries:
-        with np.load(root / meta["file"], allow_pickle=False) as f:
-            z = {k: f[k] for k in f.files}
+        z = load_checked(root, meta)
         got = _torch_arrays(torch, meta, z)
         errors = {k: _rel(v, z[k]) for k, v in got.items()}
         missing = [k for k in z if (k.startswith("grad") or k in ("output", "hvp")) and k not in got]
