@@ -53,8 +53,8 @@ def build_parser(prog: str = "python -m tinygrad_ngd.verify") -> argparse.Argume
     st.add_argument("--kind", choices=("optimizers", "layers"), default="optimizers",
                     help="optimizer trajectories (default) or layer/curvature fixtures (torch only)")
     st.add_argument("--rtol", type=float, default=None,
-                    help="relative tolerance, norm-wise per step (default 1e-10 for optimizers, "
-                         "1e-10 for layers)")
+                    help="relative tolerance, norm-wise: per step for optimizers, per array for "
+                         "layers (default 1e-10)")
     st.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
     st.add_argument("--catalog", default=None, metavar="DIR",
                     help="a catalog folder (default: the one shipped in the package)")
