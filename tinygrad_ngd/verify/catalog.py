@@ -1,6 +1,6 @@
 """The shipped conformance catalog: build it (our implementation writes the goldens), load it.
 
-Layout of ``tinygrad_ngd/verify/catalog/`` (regenerate with
+Layout of ``tinygrad_ngd/verify/data/`` (regenerate with
 ``python3 -m tinygrad_ngd verify regenerate``; identical bytes wherever
 :func:`platform_fingerprint` — NumPy, BLAS, CPU SIMD level — is the one in the manifest):
 
@@ -32,7 +32,7 @@ from .cases import CASES, PROBLEMS
 from .trajectory import _tuples, _write_npz, make_schedule
 
 FORMAT = "tinygrad_ngd.verify-catalog/1"
-CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
+CATALOG_DIR = Path(__file__).resolve().parent / "data"
 _WRAPPERS = ("BlockNormalized", "NGAdap", "ClipGradNorm")
 _GENERATORS = {"noisy_quadratic": P.noisy_quadratic, "fixed_gradients": P.fixed_gradients,
                "mlp": P.mlp_gradients}

@@ -1,7 +1,8 @@
 """Layer and curvature fixtures of the catalog: write them (our layers), check them (torch).
 
-Each fixture is ``catalog/layers/<name>.npz`` (``numpy.load(..., allow_pickle=False)``),
-all float64 except integer ids/labels, with PyTorch's layouts and parameter names:
+Each fixture is ``tinygrad_ngd/verify/data/layers/<name>.npz`` (read with
+``numpy.load(..., allow_pickle=False)``), all float64 except integer ids/labels, with
+PyTorch's layouts and parameter names:
 
 * ``input``             the layer's input (``ids`` int64 for Embedding; ``labels`` int64 for
                         cross-entropy and the HVP);
