@@ -15,7 +15,6 @@ Writes lambda.png, loss.png, lambda.csv, loss.csv into --out.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import time
 
@@ -29,15 +28,12 @@ from tinygrad_ngd.backend import asarray
 from tinygrad_ngd.datasets import load_mnist_subset
 from tinygrad_ngd.flat import FlatParameters
 from tinygrad_ngd.optimizers.norms import cosine
-from tinygrad_ngd.runs import SetupError, exit_with_error, prepare_out_dir
+from tinygrad_ngd.runs import start_tutorial, tutorial_parser
 from tinygrad_ngd.tensor import Tensor, no_grad
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
-    ap.add_argument("--quick", action="store_true", help="tiny run for CI (a few seconds)")
-    ap.add_argument("--out", default="runs/04_adaptive_ngd")
+    ap = tutorial_parser("04_adaptive_ngd", __doc__)   # --backend, --quick, --out, --seed, --threads
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--train-size", type=int, default=2000, help="examples (= the full batch)")
     ap.add_argument("--batch-size", type=int, default=50, help="mini-batch of the stochastic setting")
@@ -46,7 +42,6 @@ def parse_args(argv=None):
     ap.add_argument("--beta", type=float, default=0.1, help="β of the λ update")
     ap.add_argument("--lr-min", type=float, default=1e-6, help="λmin (Algorithm 1: 1e-6)")
     ap.add_argument("--lr-max", type=float, default=0.1, help="λmax (Algorithm 1: 0.1)")
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if args.quick:
         args.steps, args.train_size = 40, 300
@@ -136,19 +131,9 @@ def plot(results, out, args):
     plt.close(fig)
 
 
-
-def _prepare_out(path):
-    """--out created and checked writable before any training (tinygrad_ngd.runs)."""
-    try:
-        return prepare_out_dir(path)
-    except SetupError as exc:
-        exit_with_error(str(exc))
-
-
 def main(argv=None):
     args = parse_args(argv)
-    tg.set_backend(args.backend)
-    out = _prepare_out(args.out)
+    out = start_tutorial(args)      # backend, seed, BLAS threads, --out checked writable (tinygrad_ngd.runs)
     (xtr, ytr), _ = load_mnist_subset(flatten=True, seed=args.seed)
     data = (xtr[:args.train_size], ytr[:args.train_size])
     print(f"{args.train_size} MNIST-subset digits; {args.steps} steps; norm {args.norm}; "
