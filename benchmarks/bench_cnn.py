@@ -163,7 +163,8 @@ def torch_step(x_np, y_np):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=30)
-    ap.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
+    ap.add_argument("--backend", choices=["numpy", "cupy", "cupy-emulated"], default="numpy",
+                    help="numpy, cupy (a GPU) or cupy-emulated (CuPy's rules on the CPU; speed means nothing)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     x_np = rng.random((N, 1, 28, 28), dtype=np.float32)

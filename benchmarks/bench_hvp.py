@@ -111,7 +111,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dtype", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     ap.add_argument("--repeats", type=int, default=30)
-    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "cupy-emulated"])
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (0: leave as is)")
     args = ap.parse_args()
     apply_thread_option(args.threads)

@@ -167,7 +167,8 @@ def torch_step(ids_np, targets_np):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
+    ap.add_argument("--backend", choices=["numpy", "cupy", "cupy-emulated"], default="numpy",
+                    help="numpy, cupy (a GPU) or cupy-emulated (CuPy's rules on the CPU; speed means nothing)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     ids_np = rng.integers(0, V, (T, N))

@@ -2,6 +2,14 @@
 
 ``torch`` comparisons must run in CI: with CI=true a missing torch is an error, never a
 skip.  Locally (no CI) a missing torch skips those tests with a message saying so.
+
+The backend of a run: ``TINYGRAD_NGD_TEST_BACKEND`` (``numpy``, the default, or
+``cupy-emulated``; ``cupy`` on a GPU).  Every test starts on that backend.  On a device
+backend only the modules that compute on arrays run (those not marked ``host_only`` in
+:data:`HOST_ONLY_MODULES`: dataset parsers, CLI, docs, verify catalogs...), so CI runs the
+suite twice without running pure-host tests twice.  Test code itself may turn a device array
+into NumPy implicitly (``np.testing.assert_allclose(t.data, ...)``): the stand-in tolerates
+(and counts) that for callers under ``tests/`` only; library code stays strict.
 """
 
 import os
@@ -11,6 +19,75 @@ import pytest
 from hypothesis import settings
 
 import tinygrad_ngd as tg
+from tinygrad_ngd import backend as B
+
+TEST_BACKEND = os.environ.get("TINYGRAD_NGD_TEST_BACKEND", "numpy")
+if TEST_BACKEND not in B.BACKENDS:
+    raise RuntimeError(f"TINYGRAD_NGD_TEST_BACKEND={TEST_BACKEND!r}: expected one of {tuple(B.BACKENDS)}")
+ON_DEVICE = TEST_BACKEND != "numpy"
+
+# Modules of pure host work: run once, on the numpy pass only.
+HOST_ONLY_MODULES = {
+    "test_cli.py", "test_datasets_cifar.py", "test_datasets_idx.py", "test_datasets_mnist_subset.py",
+    "test_datasets_synthetic.py", "test_datasets_text.py", "test_lecture_map.py", "test_verify.py",
+    "test_tutorials.py", "test_tutorial_claims.py", "test_ng_tutorial_claims.py", "test_docs_snippets.py",
+    "test_cupy_emulated.py", "test_cupy_emulated_runs.py", "test_transfer_budgets.py", "test_checkers.py",
+}
+
+# Single tests of pure host work or of backend switching itself (they assume NumPy at start).
+HOST_ONLY_TESTS = {
+    "test_tensor.py::test_unknown_backend_and_cupy_without_gpu",
+    "test_tensor.py::test_env_variable_selects_backend",
+}
+
+# Tests that do not yet run on a device backend because the TEST (not the library) hands
+# host data where device data is required (a NumPy vector to a LinearOperator, torch.tensor()
+# of a device array...).  They run on the numpy pass; here they are strict xfails, so fixing
+# one makes the device pass say so.  The library itself raises the right TypeError for them.
+DEVICE_PASS_XFAIL = {
+    "test_curvature_cg.py::test_cg_solves_spd_system": "test passes a NumPy vector to a device operator",
+    "test_curvature_gauss_newton.py::test_gauss_newton_operator_damping_and_loss_value":
+        "test passes a NumPy vector to a device operator",
+    "test_curvature_spectrum.py::test_lanczos_full_run_gives_the_spectrum_and_the_weights":
+        "test passes a NumPy start vector to a device operator",
+    "test_fisher.py::test_true_fisher_sum_reduction_and_damping": "test passes a NumPy vector to a device operator",
+    "test_fisher.py::test_empirical_fisher_matches_torch_func_per_sample_gradients":
+        "torch.tensor() of a device array",
+    "test_lstm.py::test_dropout_between_layers_uses_the_host_generator": "torch.tensor() of a device array",
+    "test_prong.py::test_whitened_dense_matches_torch_and_canonical_form": "torch.tensor() of a device array",
+    "test_resnet.py::test_resnet_train_steps_and_eval_match_torch": "torch.tensor() of a device array",
+    "test_resnet.py::test_resnet_hvp_in_train_mode_matches_torch": "torch.tensor() of a device array",
+}
+
+if ON_DEVICE and TEST_BACKEND == "cupy-emulated":
+    from tinygrad_ngd._cupy_emulated import _core as _emulated_core
+
+    _emulated_core._LENIENT_PATH_PREFIXES.append(os.path.dirname(os.path.abspath(__file__)) + os.sep)
+
+
+def pytest_collection_modifyitems(config, items):
+    """On a device pass, deselect the host-only modules (they ran on the numpy pass)."""
+    if not ON_DEVICE:
+        return
+    keep, drop = [], []
+    for item in items:
+        short = f"{item.path.name}::{item.originalname}"
+        host_only = (item.path.name in HOST_ONLY_MODULES or short in HOST_ONLY_TESTS
+                     or item.get_closest_marker("host_only"))
+        (drop if host_only else keep).append(item)
+        if short in DEVICE_PASS_XFAIL:
+            item.add_marker(pytest.mark.xfail(reason=f"device pass: {DEVICE_PASS_XFAIL[short]}", strict=True))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "host_only: pure host work; not rerun on the device backend pass")
+
+
+def pytest_report_header(config):
+    return f"tinygrad_ngd test backend: {TEST_BACKEND} (TINYGRAD_NGD_TEST_BACKEND)"
 
 # CI runs the same hypothesis examples every time (a failure there is reproducible and
 # never depends on the draw); locally the examples stay random, to keep finding cases.
@@ -39,8 +116,9 @@ def torch():
 
 @pytest.fixture(autouse=True)
 def _reset_tinygrad_state():
-    """Every test starts on NumPy, float32 default, seed 0."""
-    tg.set_backend("numpy")
+    """Every test starts on the run's backend (numpy unless TINYGRAD_NGD_TEST_BACKEND says
+    otherwise), float32 default, seed 0."""
+    tg.set_backend(TEST_BACKEND)
     tg.set_default_dtype("float32")
     tg.manual_seed(0)
     yield

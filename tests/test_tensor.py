@@ -199,7 +199,8 @@ def test_env_variable_selects_backend(tmp_path):
     assert out.stdout.strip() == "numpy"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**__import__('os').environ, "TINYGRAD_NGD_BACKEND": "bogus"})
-    assert out.returncode != 0 and "unknown backend 'bogus'" in out.stderr
+    # a bad name never breaks the import: a warning, and NumPy (tests/test_cupy_emulated.py has more)
+    assert out.returncode == 0 and out.stdout.strip() == "numpy" and "unknown backend 'bogus'" in out.stderr
 
 
 def test_requires_grad_needs_float():

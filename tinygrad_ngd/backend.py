@@ -13,57 +13,106 @@ CuPy path right on a machine that has no GPU:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 
 import numpy as np
 
-_VALID_BACKENDS = ("numpy", "cupy")
+BACKENDS = {
+    "numpy": "NumPy on the CPU (default)",
+    "cupy": "CuPy on an NVIDIA GPU (pip install 'tinygrad_ngd[cupy]'; needs CUDA 12 and a GPU)",
+    "cupy-emulated": ("CuPy's API and host/device rules, computed by NumPy on the CPU — for "
+                      "checking code without a GPU; its speed means nothing"),
+}
+_VALID_BACKENDS = tuple(BACKENDS)
 _VALID_DTYPES = ("float32", "float64")
 
-_state = {"backend": "numpy", "dtype": np.float32, "rng": np.random.default_rng(0), "seed": 0}
-_cupy = None  # the cupy module once it has been imported successfully
-ARRAY_TYPES = (np.ndarray,)  # array classes of the loaded backends (CuPy's added on import)
+_state = {"backend": "numpy", "dtype": np.float32, "rng": np.random.default_rng(0), "seed": 0,
+          "env_error": None}
+_cupy = None   # the device array module in use (real cupy, or the stand-in of cupy-emulated)
+_cupyx = None  # its cupyx
+_device_modules = {}  # backend name -> (cupy, cupyx) once imported successfully
+ARRAY_TYPES = (np.ndarray,)  # array classes of the loaded backends (the device class added on import)
 
 
 def _import_cupy():
     """Import CuPy and check that a GPU is present; raise a message that says which is missing."""
-    global _cupy, ARRAY_TYPES
-    if _cupy is not None:
-        return _cupy
+    if "cupy" in _device_modules:
+        return _device_modules["cupy"]
     try:
         import cupy  # noqa: PLC0415  (optional dependency)
+        import cupyx  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - depends on the machine
         raise RuntimeError(
             "backend 'cupy' requested but CuPy is not installed "
             "(pip install 'tinygrad_ngd[cupy]' on a machine with CUDA 12)") from exc
+    _check_device(cupy, "cupy")
+    _device_modules["cupy"] = (cupy, cupyx)
+    return cupy, cupyx
+
+
+def _import_cupy_emulated():
+    """The stand-in modules of ``cupy-emulated`` (see tinygrad_ngd/_cupy_emulated)."""
+    if "cupy-emulated" not in _device_modules:
+        from ._cupy_emulated import cupy, cupyx  # noqa: PLC0415
+
+        _check_device(cupy, "cupy-emulated")
+        _device_modules["cupy-emulated"] = (cupy, cupyx)
+    return _device_modules["cupy-emulated"]
+
+
+def _check_device(cupy, name) -> None:
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # pragma: no cover - depends on the machine
-        raise RuntimeError(f"backend 'cupy' requested but no usable GPU was found: {exc}") from exc
+        raise RuntimeError(f"backend {name!r} requested but no usable GPU was found: {exc}") from exc
     if count < 1:  # pragma: no cover
-        raise RuntimeError("backend 'cupy' requested but no GPU was found (device count 0)")
-    _cupy = cupy
+        raise RuntimeError(f"backend {name!r} requested but no GPU was found (device count 0)")
+
+
+def _activate_device(name: str):
+    """Import the device modules of backend ``name`` and make them the ones in use."""
+    global _cupy, _cupyx, ARRAY_TYPES
+    cupy, cupyx = _import_cupy() if name == "cupy" else _import_cupy_emulated()
+    _cupy, _cupyx = cupy, cupyx
     ARRAY_TYPES = (np.ndarray, cupy.ndarray)
     return cupy
 
 
 def set_backend(name: str) -> None:
-    """Select the array backend: ``"numpy"`` (default) or ``"cupy"``."""
+    """Select the array backend by name; one of :data:`BACKENDS`:
+
+    * ``"numpy"`` (default) — NumPy on the CPU;
+    * ``"cupy"`` — CuPy on an NVIDIA GPU (CuPy installed and a GPU present, else RuntimeError);
+    * ``"cupy-emulated"`` — CuPy's API and host/device rules, computed by NumPy on the CPU —
+      for checking code without a GPU; its speed means nothing.  It takes exactly the code
+      path of ``"cupy"`` with a strict stand-in module (no implicit host conversion, only
+      names real CuPy has, every transfer counted: :func:`count_transfers`).
+    """
     if name not in _VALID_BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; expected one of {_VALID_BACKENDS}")
-    if name == "cupy":
-        _import_cupy()
+        hint = ""
+        if isinstance(name, str) and name.lower().strip() in _VALID_BACKENDS:
+            hint = f" (names are lower-case: did you mean {name.lower().strip()!r}?)"
+        raise ValueError(f"unknown backend {name!r}; expected one of {_VALID_BACKENDS}{hint}")
+    if name != "numpy":
+        _activate_device(name)
     _state["backend"] = name
 
 
 def get_backend() -> str:
-    """Name of the active backend (``"numpy"`` or ``"cupy"``)."""
+    """Name of the active backend (``"numpy"``, ``"cupy"`` or ``"cupy-emulated"``)."""
     return _state["backend"]
 
 
+def backend_problem():
+    """Why ``TINYGRAD_NGD_BACKEND`` was refused at import (a one-line message), or None."""
+    return _state["env_error"]
+
+
 def xp():
-    """The array module of the active backend (numpy or cupy)."""
-    return np if _state["backend"] == "numpy" else _import_cupy()
+    """The array module of the active backend (numpy, or cupy / its stand-in)."""
+    return np if _state["backend"] == "numpy" else _activate_device(_state["backend"])
 
 
 def is_numpy_array(a) -> bool:
@@ -95,7 +144,17 @@ def array_module(*arrays):
 
 
 def is_backend_array(a) -> bool:
+    """An array of a loaded backend (host NumPy or device), as opposed to lists and scalars."""
     return isinstance(a, ARRAY_TYPES)
+
+
+def is_placed(a) -> bool:
+    """True when ``a`` needs no move to be used on the active backend: a device array, or a
+    NumPy array while the backend is NumPy.  (A NumPy array on a device backend is not placed:
+    :func:`asarray` copies it to the device.)"""
+    if _cupy is not None and isinstance(a, _cupy.ndarray):
+        return True
+    return isinstance(a, np.ndarray) and _state["backend"] == "numpy"
 
 
 def asarray(data, dtype=None):
@@ -106,6 +165,8 @@ def asarray(data, dtype=None):
             raise TypeError("asarray: a CuPy array cannot be placed on the NumPy backend "
                             "implicitly; call to_numpy(a) first")
         return np.asarray(data, dtype=dtype)
+    if _counts_explicitly() and not isinstance(data, mod.ndarray):
+        _explicit_transfers["host_to_device"] += 1
     return mod.asarray(data, dtype=dtype)  # explicit host -> device copy
 
 
@@ -114,8 +175,71 @@ def to_numpy(a):
     if isinstance(a, np.ndarray):
         return a
     if _cupy is not None and isinstance(a, _cupy.ndarray):
+        if _counts_explicitly():
+            _explicit_transfers["device_to_host"] += 1
         return _cupy.asnumpy(a)
     return np.asarray(a)
+
+
+# ---------------------------------------------------------------- transfer counting
+# cupy-emulated counts every copy itself (explicit ones and float(a), a.item(), NumPy
+# indices...); on real CuPy only the explicit points above are counted (asarray, to_numpy,
+# item); NumPy has no transfers.
+_explicit_transfers = {"device_to_host": 0, "host_to_device": 0}
+
+
+def _counts_explicitly() -> bool:
+    return _cupy is not None and "cupy" in _device_modules and _cupy is _device_modules["cupy"][0]
+
+
+def _transfer_totals():
+    d2h, h2d = _explicit_transfers["device_to_host"], _explicit_transfers["host_to_device"]
+    if "cupy-emulated" in _device_modules:
+        from ._cupy_emulated import TRANSFERS  # noqa: PLC0415
+
+        d2h, h2d = d2h + TRANSFERS.device_to_host, h2d + TRANSFERS.host_to_device
+    return d2h, h2d
+
+
+class TransferCount:
+    """Host <-> device copies made inside a :func:`count_transfers` block (live while open)."""
+
+    def __init__(self):
+        self._start = _transfer_totals()
+        self._stop = None
+
+    def _now(self):
+        return self._stop if self._stop is not None else _transfer_totals()
+
+    @property
+    def device_to_host(self) -> int:
+        return self._now()[0] - self._start[0]
+
+    @property
+    def host_to_device(self) -> int:
+        return self._now()[1] - self._start[1]
+
+    def __repr__(self):
+        return f"TransferCount(device_to_host={self.device_to_host}, host_to_device={self.host_to_device})"
+
+
+@contextlib.contextmanager
+def count_transfers():
+    """Count host <-> device copies of a block::
+
+        with B.count_transfers() as c:
+            opt.step()
+        assert c.device_to_host == 0
+
+    Complete on ``cupy-emulated`` (every copy, implicit ones such as ``float(a)``
+    included); on ``cupy`` only the explicit points :func:`asarray`, :func:`to_numpy` and
+    :func:`item`; always zero on ``numpy``.
+    """
+    c = TransferCount()
+    try:
+        yield c
+    finally:
+        c._stop = _transfer_totals()
 
 
 def item(a) -> float:
@@ -172,9 +296,8 @@ def scatter_add(target, indices, values):
     mod = array_module(target, values)
     if mod is np:
         np.add.at(target, indices, values)
-    else:  # pragma: no cover - needs a GPU
-        import cupyx  # noqa: PLC0415
-        cupyx.scatter_add(target, indices, values)
+    else:  # cupy and cupy-emulated
+        _cupyx.scatter_add(target, indices, values)
     return target
 
 
@@ -183,7 +306,7 @@ def sliding_window_view(a, window_shape, axis):
     mod = array_module(a)
     if mod is np:
         return np.lib.stride_tricks.sliding_window_view(a, window_shape, axis=axis)
-    return mod.lib.stride_tricks.sliding_window_view(a, window_shape, axis=axis)  # pragma: no cover
+    return mod.lib.stride_tricks.sliding_window_view(a, window_shape, axis=axis)
 
 
 # ---------------------------------------------------------------- host files (checkpoints)
@@ -201,9 +324,18 @@ def load_npz(path) -> dict:
 
 
 def _init_from_env() -> None:
+    """Select the backend named by ``TINYGRAD_NGD_BACKEND``.  A name that cannot be used
+    (unknown, wrong case, ``cupy`` without CuPy or a GPU) never makes ``import tinygrad_ngd``
+    fail: the import warns, stays on NumPy, and ``tinygrad-ngd info`` shows the problem
+    (:func:`backend_problem`)."""
     name = os.environ.get("TINYGRAD_NGD_BACKEND")
-    if name:
+    if not name:
+        return
+    try:
         set_backend(name)
+    except (ValueError, RuntimeError) as exc:
+        _state["env_error"] = f"TINYGRAD_NGD_BACKEND={name!r} refused: {str(exc).splitlines()[0]}"
+        warnings.warn(f"{_state['env_error']}; using the numpy backend", RuntimeWarning, stacklevel=2)
 
 
 _init_from_env()

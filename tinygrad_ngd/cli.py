@@ -105,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs after which the lr is multiplied by 0.1, e.g. 80,120 (note 001 §4.2)")
     c.add_argument("--train-size", type=int, default=None, help="use only the first N training examples")
     c.add_argument("--test-size", type=int, default=None, help="use only the first N test examples")
-    c.add_argument("--backend", default="numpy", help="numpy (default) or cupy")
+    c.add_argument("--backend", default=B.get_backend(), choices=B.BACKENDS, metavar="{numpy,cupy,cupy-emulated}",
+                   help="numpy, cupy (a GPU), or cupy-emulated (CuPy's rules computed by NumPy on the CPU: "
+                        "checks the GPU path without a GPU; its speed means nothing); "
+                        "default: TINYGRAD_NGD_BACKEND, else numpy")
     c.add_argument("--dtype", default="float32", help="float32 (default) or float64")
     c.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch order")
     c.add_argument("--out", default=os.path.join("runs", "compare"),
@@ -283,6 +286,8 @@ def info_text() -> str:
              (f"backend      {B.get_backend()} (env TINYGRAD_NGD_BACKEND="
               f"{os.environ.get('TINYGRAD_NGD_BACKEND', '(unset)')})"),
              f"dtype        {B.get_default_dtype().__name__} (default for new tensors)"]
+    if B.backend_problem():
+        lines.insert(4, f"  PROBLEM: {B.backend_problem()}; using numpy instead")
     lines += _blas_lines()
     lines += _gpu_lines()
     lines += _optional_lines()

@@ -136,7 +136,7 @@ class FlatParameters:
         """
         self = cls.__new__(cls)
         data = theta0.data if isinstance(theta0, Tensor) else theta0
-        if not B.is_backend_array(data):
+        if not B.is_placed(data):  # lists and host arrays move to the active backend
             data = B.asarray(data)
         if data.dtype.kind not in "fiub":
             raise TypeError(f"from_array: theta0 must be numeric, got dtype {data.dtype}")
@@ -279,6 +279,8 @@ class FlatParameters:
                 parts.append(xp.zeros(p.size, dtype=self.dtype))
                 continue
             arr = t.data if isinstance(t, Tensor) else t
+            if not B.is_placed(arr):  # host arrays move to the parameters' backend
+                arr = B.asarray(arr)
             if tuple(arr.shape) != tuple(p.shape):
                 raise ValueError(f"flatten: entry for {name!r} has shape {tuple(arr.shape)}, "
                                  f"expected {tuple(p.shape)}")

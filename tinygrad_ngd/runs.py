@@ -303,8 +303,9 @@ def tutorial_parser(name: str, description: str) -> argparse.ArgumentParser:
     (default ``runs/<name>``), ``--seed`` and ``--threads``."""
     p = argparse.ArgumentParser(prog=f"tutorials/{name}.py", description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
-                   help="array backend (cupy needs CuPy and a GPU)")
+    p.add_argument("--backend", choices=tuple(B.BACKENDS), default=B.get_backend(),
+                   help="array backend: numpy, cupy (needs CuPy and a GPU) or cupy-emulated "
+                        "(CuPy's rules computed by NumPy on the CPU: checks the GPU path; its speed means nothing)")
     p.add_argument("--quick", action="store_true", help="a few seconds: tiny sizes (used by CI)")
     p.add_argument("--out", default=os.path.join("runs", name), help="output directory (PNG, CSV)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialization and shuffling")

@@ -118,7 +118,7 @@ class Tensor:
     def __init__(self, data, requires_grad=False, name=None):
         if isinstance(data, Tensor):
             raise TypeError("Tensor(data): data is already a Tensor; use .detach() or .data")
-        if not B.is_backend_array(data):
+        if not B.is_placed(data):  # host arrays move to a device backend
             data = _to_backend_array(data)
         self.data = data
         self.grad = None

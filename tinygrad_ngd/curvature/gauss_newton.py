@@ -48,7 +48,7 @@ def _check_loss_kind(loss, reduction):
 def as_targets(targets, z, loss):
     """The targets as a backend array checked against the output z for ``loss``."""
     t = targets.data if isinstance(targets, Tensor) else targets
-    if not B.is_backend_array(t):
+    if not B.is_placed(t):  # host targets move to the active backend
         t = B.asarray(t)
     if loss == "cross_entropy":
         if z.ndim != 2 or t.shape != (z.shape[0],) or t.dtype.kind not in "iu":

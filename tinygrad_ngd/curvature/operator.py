@@ -36,7 +36,7 @@ class LinearOperator:
     @classmethod
     def from_matrix(cls, A, name: str = "matrix"):
         """The operator v ↦ A v of a dense square backend array A."""
-        if not B.is_backend_array(A):
+        if not B.is_placed(A):  # a host matrix moves to the active backend
             A = B.asarray(A)
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise ValueError(f"LinearOperator.from_matrix: A must be square, got shape {A.shape}")

@@ -22,7 +22,7 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     scalar = isinstance(x, (int, float)) or (getattr(x, "ndim", None) == 0 and not B.is_backend_array(x))
     if like is not None and scalar:
         dtype = like.dtype if like.dtype.kind in "fc" else None
-        return Tensor(_xp(like.data).asarray(x, dtype=dtype))
+        return Tensor(_xp(like.data).full((), x, dtype=dtype))  # filled on the device: no host copy
     return Tensor(x)
 
 

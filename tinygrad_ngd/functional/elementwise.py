@@ -8,6 +8,7 @@ gradient equally on ties; clip passes the gradient on the closed interval.
 
 from __future__ import annotations
 
+from .. import backend as B
 from ..tensor import Function, Tensor
 from .base import _check_broadcast, _pair, _xp, add_terms, as_tensor, tangent_or_zeros
 from .shape import broadcast_to, sum_to
@@ -340,6 +341,8 @@ def where(cond, a, b):
     a, b = _pair(a, b)
     if isinstance(cond, Tensor):
         cond = cond.data
+    if not B.is_placed(cond):  # a host mask moves to the active backend
+        cond = B.asarray(cond)
     return Where(cond)(a, b)
 
 

@@ -47,7 +47,7 @@ def embedding(ids, weight, padding_idx=None):
     """PyTorch's F.embedding: integer ids of any shape, weight (V, D) → ids.shape + (D,)."""
     if isinstance(ids, Tensor):
         ids = ids.data
-    if not B.is_backend_array(ids):
+    if not B.is_placed(ids):  # lists and host arrays move to the active backend
         ids = B.asarray(ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"embedding: ids must be integers, found dtype {ids.dtype}")

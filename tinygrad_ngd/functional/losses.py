@@ -55,16 +55,17 @@ def cross_entropy(logits, labels, reduction="mean"):
     """PyTorch's F.cross_entropy for logits (N, C) and integer class labels (N,)."""
     logits = as_tensor(logits)
     lab = labels.data if isinstance(labels, Tensor) else labels
-    if not B.is_backend_array(lab):
+    if not B.is_placed(lab):  # lists and host arrays move to the active backend
         lab = B.asarray(lab)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be (N, C), got shape {logits.shape}")
     if lab.shape != (logits.shape[0],) or lab.dtype.kind not in "iu":
         raise ValueError(f"cross_entropy: labels must be integers of shape ({logits.shape[0]},), "
                          f"got {lab.dtype} of shape {lab.shape}")
-    if lab.size and (int(lab.min()) < 0 or int(lab.max()) >= logits.shape[1]):
-        raise ValueError(f"cross_entropy: labels must lie in [0, {logits.shape[1]}), found "
-                         f"[{int(lab.min())}, {int(lab.max())}]")
+    if lab.size:  # one device -> host copy of (min, max): out-of-range labels must not index
+        lo, hi = B.to_numpy(_xp(lab).stack([lab.min(), lab.max()])).tolist()
+        if lo < 0 or hi >= logits.shape[1]:
+            raise ValueError(f"cross_entropy: labels must lie in [0, {logits.shape[1]}), found [{lo}, {hi}]")
     if reduction == "none":
         logp = log_softmax(logits, axis=1)
         return neg(getitem(logp, (_xp(lab).arange(lab.shape[0]), lab)))

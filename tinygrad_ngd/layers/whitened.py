@@ -119,6 +119,7 @@ class WhitenedDense(Module):
         """
         xp = B.array_module(self.V.data)
         n = self.in_features
+        U, c, U_inv = (a if a is None or B.is_placed(a) else B.asarray(a) for a in (U, c, U_inv))  # host -> device
         if U.shape != (n, n) or c.shape != (n,):
             raise ValueError(f"{self.layer_name()}.set_whitening: U must be ({n}, {n}) and c ({n},), "
                              f"got {U.shape} and {c.shape}")

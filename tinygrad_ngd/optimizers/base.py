@@ -144,6 +144,8 @@ class Optimizer:
 
     def _as_grad(self, grad):
         data = getattr(grad, "data", grad) if not B.is_backend_array(grad) else grad
+        if B.is_numpy_array(data) and not B.is_placed(data):
+            data = B.asarray(data)  # a host gradient on a device backend: one explicit copy
         if getattr(data, "shape", None) != (self.params.numel,):
             raise ValueError(f"{type(self).__name__}.step: grad has shape {getattr(data, 'shape', None)}, "
                              f"expected ({self.params.numel},) (the parameter count)")

@@ -161,9 +161,9 @@ class PRONG(GradientWrapper):
             x = self.samples()
         else:
             rows = B.host_rng().choice(self.samples.shape[0], self.hyper["n_samples"], replace=False)
-            x = self.samples[B.asarray(rows) if B.is_backend_array(self.samples) else rows]
+            x = self.samples[B.asarray(rows) if B.is_placed(self.samples) else rows]
         x = x.data if isinstance(x, Tensor) else x
-        if not B.is_backend_array(x):
+        if not B.is_placed(x):
             x = B.asarray(x)  # host -> device once per reparametrization
         return x.astype(self.params.dtype, copy=False)
 

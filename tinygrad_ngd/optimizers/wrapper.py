@@ -51,6 +51,8 @@ class GradientWrapper:
             g = self.params.grad
         else:
             data = grad if B.is_backend_array(grad) else getattr(grad, "data", grad)  # a Tensor's array
+            if B.is_numpy_array(data) and not B.is_placed(data):
+                data = B.asarray(data)  # a host gradient on a device backend: one explicit copy
             g = self.params.check_vector(data, f"{type(self).__name__}.step: grad")
         self.base.step(grad=self.transform(g))
         return loss

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import backend as B  # θ may be a device array: B.to_numpy is the explicit copy
+
 
 @dataclass
 class FixedGradients:
@@ -42,7 +44,7 @@ class FixedGradients:
 
     def loss(self, theta) -> float:
         """A linear loss whose gradients are the stored ones at step 0 (for plateau schedules)."""
-        return float(np.dot(self.grads[0], np.asarray(theta, dtype=np.float64)))
+        return float(np.dot(self.grads[0], np.asarray(B.to_numpy(theta), dtype=np.float64)))
 
     def arrays(self) -> dict:
         return {"theta0": self.theta0, "grads": self.grads}
@@ -71,12 +73,12 @@ class NoisyQuadratic:
 
     def gradient(self, k: int, theta) -> np.ndarray:
         """g_k(θ) = A(θ − θ*) + ξ_k (float64; θ is any array-like on the host)."""
-        e = np.asarray(theta, dtype=np.float64) - self.theta_star
+        e = np.asarray(B.to_numpy(theta), dtype=np.float64) - self.theta_star
         return self.A @ e + self.noise[k]
 
     def loss(self, theta) -> float:
         """½(θ − θ*)ᵀA(θ − θ*) (noise-free)."""
-        e = np.asarray(theta, dtype=np.float64) - self.theta_star
+        e = np.asarray(B.to_numpy(theta), dtype=np.float64) - self.theta_star
         return float(0.5 * e @ (self.A @ e))
 
     def arrays(self) -> dict:
