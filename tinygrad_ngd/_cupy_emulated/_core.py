@@ -277,6 +277,10 @@ class ndarray:  # noqa: N801 - CuPy's name
             raise _unsupported(value)
         self._a[_index(key)] = value
 
+    def take(self, indices, axis=None, out=None):
+        """CuPy copies NumPy/list indices to the device first (counted)."""
+        return wrap(self._a.take(_index(indices), axis=axis, out=None if out is None else out._a))
+
     def __copy__(self):
         return ndarray._from(self._a.copy())
 

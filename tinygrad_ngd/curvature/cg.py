@@ -55,6 +55,8 @@ def conjugate_gradient(matvec, b, x0=None, tol: float = 1e-10, maxiter: int | No
     stops (Hessian-free's progress test uses it; copy x to keep it).
     ``stop_on_negative_curvature=False`` runs on through pᵀAp ≤ 0 (still flagged).
     """
+    # host vectors on a device backend (b, x0, a diagonal M): one explicit copy each
+    b, x0, M = (B.asarray(a) if B.is_numpy_array(a) and not B.is_placed(a) else a for a in (b, x0, M))
     if not B.is_backend_array(b) or b.ndim != 1:
         raise ValueError(f"conjugate_gradient: b must be a flat backend array, got "
                          f"{type(b).__name__} of shape {getattr(b, 'shape', None)}")
