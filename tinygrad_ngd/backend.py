@@ -1,8 +1,11 @@
 """The NumPy/CuPy switch: the only module that computes on arrays through numpy by name.
 
 Everything else asks this module for the array module (``xp``) of the arrays it holds,
-so the same code runs on the host (NumPy) and on a GPU (CuPy).  Three rules keep the
-CuPy path right on a machine that has no GPU:
+so the same code runs on the host (NumPy) and on a GPU (CuPy).  A third backend,
+``cupy-emulated``, takes the CuPy code path with a strict stand-in module (CuPy's API and
+host/device rules, computed by NumPy on the CPU — for checking code without a GPU; its
+speed means nothing; see tinygrad_ngd/_cupy_emulated), and :func:`count_transfers` counts
+host <-> device copies.  Three rules keep the CuPy path right on a machine that has no GPU:
 
 * arrays of both kinds never meet in one operation (:func:`array_module` raises);
 * host <-> device moves happen only where code says so (:func:`asarray` to the device,
