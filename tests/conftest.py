@@ -59,6 +59,16 @@ DEVICE_PASS_XFAIL = {
     "test_resnet.py::test_resnet_hvp_in_train_mode_matches_torch": "torch.tensor() of a device array",
 }
 
+# Tests of the immediate refusal contract (a non-finite gradient raises inside step, naming
+# the block, and changes nothing).  On a device backend checks are deferred to the next
+# synchronization (tinygrad_ngd.backend.check, as CUDA's device-side asserts): there these
+# run with backend.set_immediate_checks(True), the debugging mode that keeps that contract;
+# the deferred contract itself is tested in test_transfer_budgets.py.
+DEVICE_PASS_IMMEDIATE_CHECKS = {
+    "test_optim_errors.py::test_nonfinite_gradient_names_step_and_block_and_changes_nothing",
+    "test_ng_wrappers.py::test_non_finite_gradient_is_reported_with_its_block",
+}
+
 if ON_DEVICE and TEST_BACKEND == "cupy-emulated":
     from tinygrad_ngd._cupy_emulated import _core as _emulated_core
 
@@ -75,6 +85,8 @@ def pytest_collection_modifyitems(config, items):
         host_only = (item.path.name in HOST_ONLY_MODULES or short in HOST_ONLY_TESTS
                      or item.get_closest_marker("host_only"))
         (drop if host_only else keep).append(item)
+        if short in DEVICE_PASS_IMMEDIATE_CHECKS:
+            item.add_marker(pytest.mark.immediate_checks)
         if short in DEVICE_PASS_XFAIL:
             item.add_marker(pytest.mark.xfail(reason=f"device pass: {DEVICE_PASS_XFAIL[short]}", strict=True))
     if drop:
@@ -84,6 +96,8 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "host_only: pure host work; not rerun on the device backend pass")
+    config.addinivalue_line("markers", "immediate_checks: device checks sync at once in this test "
+                            "(tinygrad_ngd.backend.set_immediate_checks)")
 
 
 def pytest_report_header(config):
@@ -115,14 +129,22 @@ def torch():
 
 
 @pytest.fixture(autouse=True)
-def _reset_tinygrad_state():
+def _reset_tinygrad_state(request):
     """Every test starts on the run's backend (numpy unless TINYGRAD_NGD_TEST_BACKEND says
-    otherwise), float32 default, seed 0."""
+    otherwise), float32 default, seed 0, deferred device checks (immediate where marked)
+    and none pending; a test that leaves a failed device check unreported fails."""
+    B.discard_checks()
     tg.set_backend(TEST_BACKEND)
     tg.set_default_dtype("float32")
     tg.manual_seed(0)
+    B.set_immediate_checks(request.node.get_closest_marker("immediate_checks") is not None)
     yield
+    B.set_immediate_checks(False)
     tg.set_default_dtype("float32")
+    try:
+        B.sync_checks()
+    finally:
+        B.discard_checks()
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ _VALID_BACKENDS = tuple(BACKENDS)
 _VALID_DTYPES = ("float32", "float64")
 
 _state = {"backend": "numpy", "dtype": np.float32, "rng": np.random.default_rng(0), "seed": 0,
-          "env_error": None}
+          "env_error": None, "immediate_checks": False}
 _cupy = None   # the device array module in use (real cupy, or the stand-in of cupy-emulated)
 _cupyx = None  # its cupyx
 _device_modules = {}  # backend name -> (cupy, cupyx) once imported successfully
@@ -98,6 +98,7 @@ def set_backend(name: str) -> None:
         if isinstance(name, str) and name.lower().strip() in _VALID_BACKENDS:
             hint = f" (names are lower-case: did you mean {name.lower().strip()!r}?)"
         raise ValueError(f"unknown backend {name!r}; expected one of {_VALID_BACKENDS}{hint}")
+    sync_checks()   # a switch is a synchronization: pending device checks are reported first
     if name != "numpy":
         _activate_device(name)
     _state["backend"] = name
@@ -174,14 +175,24 @@ def asarray(data, dtype=None):
 
 
 def to_numpy(a):
-    """Explicit device -> host copy (identity for NumPy arrays)."""
+    """Explicit device -> host copy (identity for NumPy arrays).
+
+    A device array's copy also carries the pending deferred checks (:func:`check`): one
+    transfer for both, and a failed check raises here instead of returning the array."""
     if isinstance(a, np.ndarray):
         return a
     if _cupy is not None and isinstance(a, _cupy.ndarray):
-        if _counts_explicitly():
-            _explicit_transfers["device_to_host"] += 1
-        return _cupy.asnumpy(a)
+        if _pending_checks:
+            return _fetch_with_checks(a)
+        return _device_to_host(a)
     return np.asarray(a)
+
+
+def _device_to_host(a):
+    """The one counted device -> host copy every explicit transfer point goes through."""
+    if _counts_explicitly():
+        _explicit_transfers["device_to_host"] += 1
+    return _cupy.asnumpy(a)
 
 
 # ---------------------------------------------------------------- transfer counting
@@ -246,8 +257,139 @@ def count_transfers():
 
 
 def item(a) -> float:
-    """Explicit transfer of a one-element array to a Python float (logging, line searches)."""
-    return float(to_numpy(a).reshape(-1)[0]) if not isinstance(a, (int, float)) else float(a)
+    """Explicit transfer of a one-element array to a Python float (logging, line searches).
+
+    On a device backend the pending deferred checks (:func:`check`) travel in the same
+    transfer, so logging a loss costs one copy and still reports a failed check."""
+    if isinstance(a, (int, float)):
+        return float(a)
+    if _cupy is not None and isinstance(a, _cupy.ndarray):
+        a = a.reshape(-1)[:1]      # only the value travels (with the pending flags)
+    return float(to_numpy(a).reshape(-1)[0])
+
+
+# ---------------------------------------------------------------- deferred device checks
+# Like CUDA's device-side asserts: on a device backend a check's flag stays on the device
+# and is reported at the next synchronization (item, to_numpy, sync_checks), so a step makes
+# no device -> host copy of its own.  Each check site keeps ONE device flag (AND-combined
+# over the checks since the last synchronization) and the index (e.g. the step) of its first
+# failure, so the queue never grows with the number of steps.
+_pending_checks = {}   # site -> _PendingCheck, in the order the sites were first queued
+
+
+class _PendingCheck:
+    __slots__ = ("ok", "first_bad", "message", "error", "count")
+
+    def __init__(self, ok, first_bad, message, error):
+        self.ok, self.first_bad, self.message, self.error, self.count = ok, first_bad, message, error, 1
+
+    def exception(self, first_bad):
+        index = None if first_bad < 0 else first_bad
+        text = self.message(index) if callable(self.message) else self.message
+        return self.error(text)
+
+
+def check(ok, message, error=ValueError, *, site=None, index=None) -> None:
+    """Raise ``error(message)`` unless ``ok`` — now on the host, at the next synchronization
+    on a device.
+
+    ``ok`` is a host bool (NumPy backend, or a value already on the host): the check is
+    immediate.  ``ok`` a 0-d device bool: the check is *deferred* (as CUDA reports a
+    device-side assert at the next synchronization): nothing is copied now; the flag is
+    queued and fetched by the next :func:`item`, :func:`to_numpy` (in the same transfer as
+    the value) or :func:`sync_checks`, which raises the first failed check's error.  Code
+    that wants the answer at once calls :func:`sync_checks` after the work, or selects
+    immediate checks for everything with :func:`set_immediate_checks` (as
+    ``CUDA_LAUNCH_BLOCKING=1`` does for CUDA; one transfer per check).
+
+    ``message``: a str, or a callable ``index -> str`` (``index``: the ``index`` argument of
+    the first failed check, e.g. a step number; None when not given).  ``site``: checks with
+    the same site share one device flag (AND) until the next synchronization, so the queue
+    stays bounded however many steps run between transfers; default ``(error, message)``
+    (a callable message needs an explicit site).
+    """
+    if not (_cupy is not None and isinstance(ok, _cupy.ndarray)):
+        if not bool(ok):
+            raise error(message(index) if callable(message) else message)
+        return
+    if site is None:
+        if callable(message):
+            raise TypeError("check: a callable message needs a site= (the key its flags combine under)")
+        site = (error, message)
+    xp = _cupy
+    bad_at = -1 if index is None else int(index)
+    entry = _pending_checks.get(site)
+    if entry is None:
+        _pending_checks[site] = _PendingCheck(ok, xp.where(ok, -1, bad_at), message, error)
+    else:
+        # first failure: the earliest check of this site whose flag was false
+        entry.first_bad = xp.where(xp.logical_and(entry.ok, xp.logical_not(ok)), bad_at, entry.first_bad)
+        entry.ok = xp.logical_and(entry.ok, ok)
+        entry.count += 1
+    if _state["immediate_checks"]:
+        sync_checks()
+
+
+def pending_checks() -> int:
+    """How many check sites wait for the next synchronization (0 on NumPy)."""
+    return len(_pending_checks)
+
+
+def sync_checks() -> None:
+    """Fetch every pending deferred check in ONE device -> host transfer (none if nothing
+    is pending) and raise the first failed one's error; afterwards nothing is pending."""
+    if _pending_checks:
+        _fetch_with_checks(None)
+
+
+def discard_checks() -> int:
+    """Drop the pending checks unreported (e.g. when a test or a session starts afresh);
+    returns how many sites were dropped.  Prefer :func:`sync_checks`."""
+    n = len(_pending_checks)
+    _pending_checks.clear()
+    return n
+
+
+def set_immediate_checks(immediate: bool) -> None:
+    """``True``: every device check syncs at once (one transfer per check; the error is
+    raised where the check is made — for debugging, as ``CUDA_LAUNCH_BLOCKING=1``);
+    ``False`` (default): deferred to the next synchronization."""
+    _state["immediate_checks"] = bool(immediate)
+    if immediate:
+        sync_checks()
+
+
+def immediate_checks() -> bool:
+    """Whether device checks sync at once (:func:`set_immediate_checks`)."""
+    return _state["immediate_checks"]
+
+
+def _fetch_with_checks(a):
+    """Copy ``a`` (a device array, or None) and the pending flags to the host in one
+    transfer (as raw bytes: exact for every dtype), clear the queue and raise the first
+    failed check; return the host copy of ``a``."""
+    xp = _cupy
+    entries = list(_pending_checks.values())
+    _pending_checks.clear()
+    parts = []
+    if a is not None:
+        parts.append(xp.ascontiguousarray(a).reshape(-1).view(xp.uint8))
+    for e in entries:   # 9 bytes per site: the flag, then the first failing index (int64)
+        parts.append(e.ok.astype(xp.uint8).reshape(1))
+        parts.append(e.first_bad.astype(xp.int64).reshape(1).view(xp.uint8))
+    raw = _device_to_host(xp.concatenate(parts))
+    n = 0 if a is None else a.nbytes
+    tail = raw[n:].reshape(-1, 9)
+    failed = [(e, int(t[1:].view(np.int64)[0])) for e, t in zip(entries, tail) if not t[0]]
+    if failed:
+        entry, first_bad = failed[0]
+        exc = entry.exception(first_bad)
+        for other, other_bad in failed[1:]:
+            exc.add_note(f"also failed since the last synchronization: {other.exception(other_bad)}")
+        raise exc
+    if a is None:
+        return None
+    return raw[:n].view(a.dtype).reshape(a.shape)
 
 
 # ---------------------------------------------------------------- dtype and seeding

@@ -6,6 +6,11 @@ optimizer turn it into an update).  The loop is written as a closure handed to
 ``optimizer.step(closure=...)`` so methods that re-evaluate the loss (line searches,
 L-BFGS, second-gradient methods) need nothing special.  Later issues extend this file
 (schedules, clipping, evaluation hooks); no progress bar.
+
+On a device backend a training step of a first-order optimizer makes one device -> host
+transfer: the logged loss, which also carries the deferred checks (non-finite gradient,
+label range) and is fetched before the update, so a refused batch changes nothing (see
+:func:`train_step` and ``tinygrad_ngd.backend.check``).
 """
 
 from __future__ import annotations
@@ -53,6 +58,17 @@ def train_step(model, optimizer, loss_fn, x, y) -> float:
     Returns the loss at the parameters the step started from (the closure's first
     evaluation; a line search may evaluate it again at trial points).
 
+    Host/device synchronization: for an optimizer whose closure calls backward (the
+    first-order methods and their wrappers), the closure checks the gradient
+    (``optimizer.check_gradient``) and then fetches the logged loss; on a device backend
+    that one transfer also carries the deferred checks queued so far (the gradient's
+    finiteness, ``cross_entropy``'s label range), so a refused input raises *before* the
+    update and leaves the parameters as they were, and the whole step makes ONE device ->
+    host transfer.  With ``skip_nonfinite=True`` the skip is decided on the host by the
+    step itself: two transfers (that decision, then the loss).  Other optimizers check
+    inside their own step (see their docstrings for their per-step transfers); the loss is
+    fetched after it.
+
     The curvature methods that take the gradient themselves (Newton, NewtonCG,
     ScaledConjugateGradient, VSGD, ESGD: ``closure_contract = "loss"``) get a closure
     that only returns the loss.  NaturalGradient and HessianFree build their loss from the
@@ -63,7 +79,9 @@ def train_step(model, optimizer, loss_fn, x, y) -> float:
         raise ValueError(f"training: {type(optimizer).__name__} builds its loss (and its curvature) from "
                          f"the network output, so it cannot take loss_fn through train_step; step it "
                          f"directly, e.g. opt.step(lambda: model(x), y) (see its docstring)")
-    evaluated = []
+    check_first = (contract == "backward" and hasattr(optimizer, "check_gradient")
+                   and not getattr(optimizer, "skip_nonfinite", False))
+    evaluated, logged = [], []
 
     def closure():
         if contract == "backward":
@@ -73,6 +91,11 @@ def train_step(model, optimizer, loss_fn, x, y) -> float:
             raise ValueError(f"training: loss_fn must return a scalar, got shape {loss.shape}")
         if contract == "backward":
             loss.backward()
+        if check_first and not evaluated:
+            # before the update: queue the gradient check, then one transfer brings the loss
+            # and every pending check (raises here, the parameters untouched)
+            optimizer.check_gradient(optimizer.params.grad)
+            logged.append(B.item(loss.data))
         evaluated.append(loss)
         return loss
 
@@ -80,7 +103,9 @@ def train_step(model, optimizer, loss_fn, x, y) -> float:
     if not evaluated:
         raise RuntimeError(f"training: {type(optimizer).__name__}.step(closure=...) never called "
                            f"the closure, so no gradient was computed")
-    # one device -> host transfer per step, for the history (the loop's only sync)
+    if logged:
+        return logged[0]
+    # one device -> host transfer for the history (with any pending checks)
     return B.item(evaluated[0].data)
 
 

@@ -7,6 +7,7 @@ Functions run NumPy's namesake on the wrapped arrays; NumPy array arguments are 
 
 from __future__ import annotations
 
+import builtins
 import types
 
 import numpy as np
@@ -35,7 +36,9 @@ def _to_device(obj, dtype, copy):
         a = obj._a
         return ndarray._from(a.astype(dtype, copy=True) if copy else
                              (a if dtype is None else a.astype(dtype, copy=False)))
-    if isinstance(obj, (list, tuple)) and any(isinstance(v, ndarray) for v in obj):
+    # builtins.any: this module's own ``any`` is cupy.any (a device reduction, and a counted
+    # device -> host copy when bool() is taken of it)
+    if isinstance(obj, (list, tuple)) and builtins.any(isinstance(v, ndarray) for v in obj):
         return ndarray._from(np.array([_core.unwrap(v) for v in obj], dtype=dtype))
     _core._h2d()
     return ndarray._from(np.array(obj, dtype=dtype, copy=True))

@@ -51,8 +51,32 @@ class CrossEntropy(Function):
         return sum(g * t)
 
 
+def _checked_labels(lab, num_classes):
+    """The labels, checked to lie in [0, C).  On NumPy an out-of-range label raises now.  On
+    a device the check is deferred (``backend.check``: no transfer; raised at the next
+    synchronization, as CUDA reports device-side asserts) and the labels used for indexing
+    are clipped into range, so a bad label never reads out of bounds before it is reported."""
+    if B.is_numpy_array(lab):
+        lo, hi = int(lab.min()), int(lab.max())
+        B.check(lo >= 0 and hi < num_classes,
+                f"cross_entropy: labels must lie in [0, {num_classes}), found [{lo}, {hi}]")
+        return lab
+    xp = _xp(lab)
+    B.check(xp.logical_and(lab.min() >= 0, lab.max() < num_classes),
+            f"cross_entropy: labels must lie in [0, {num_classes}), found one outside that range, "
+            f"reported at this synchronization: on a device backend the check is deferred to the "
+            f"next host transfer (as CUDA reports device-side asserts), and the losses computed "
+            f"since then used labels clipped into range; call tinygrad_ngd.backend.sync_checks() "
+            f"after cross_entropy for an immediate check")
+    return xp.clip(lab, 0, num_classes - 1)
+
+
 def cross_entropy(logits, labels, reduction="mean"):
-    """PyTorch's F.cross_entropy for logits (N, C) and integer class labels (N,)."""
+    """PyTorch's F.cross_entropy for logits (N, C) and integer class labels (N,).
+
+    A label outside [0, C) raises ValueError: at once on NumPy; on a device backend at
+    the next synchronization (``backend.item`` / ``to_numpy`` / ``sync_checks``: the check
+    makes no transfer of its own; the index is clipped meanwhile, never out of bounds)."""
     logits = as_tensor(logits)
     lab = labels.data if isinstance(labels, Tensor) else labels
     if not B.is_placed(lab):  # lists and host arrays move to the active backend
@@ -62,10 +86,8 @@ def cross_entropy(logits, labels, reduction="mean"):
     if lab.shape != (logits.shape[0],) or lab.dtype.kind not in "iu":
         raise ValueError(f"cross_entropy: labels must be integers of shape ({logits.shape[0]},), "
                          f"got {lab.dtype} of shape {lab.shape}")
-    if lab.size:  # one device -> host copy of (min, max): out-of-range labels must not index
-        lo, hi = B.to_numpy(_xp(lab).stack([lab.min(), lab.max()])).tolist()
-        if lo < 0 or hi >= logits.shape[1]:
-            raise ValueError(f"cross_entropy: labels must lie in [0, {logits.shape[1]}), found [{lo}, {hi}]")
+    if lab.size:
+        lab = _checked_labels(lab, logits.shape[1])
     if reduction == "none":
         logp = log_softmax(logits, axis=1)
         return neg(getitem(logp, (_xp(lab).arange(lab.shape[0]), lab)))

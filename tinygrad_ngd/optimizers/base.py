@@ -36,7 +36,9 @@ class Optimizer:
     ``lr`` may be a scalar or one value per block (``len(params.blocks)`` values).
     A non-finite gradient raises FloatingPointError naming the step and the block,
     unless ``skip_nonfinite=True`` (then the step is skipped and counted in
-    ``self.skipped_steps``).
+    ``self.skipped_steps``).  On a device backend the error is deferred to the next
+    synchronization, as CUDA's device-side asserts are (see :meth:`check_gradient`): a
+    first-order step makes no device -> host transfer (one with ``skip_nonfinite=True``).
     """
 
     def __init__(self, params: FlatParameters, lr, skip_nonfinite: bool = False, **hyper):
@@ -51,6 +53,7 @@ class Optimizer:
         self.step_count = 0
         self.skip_nonfinite = bool(skip_nonfinite)
         self.skipped_steps = 0
+        self._checked_gradient = None   # the array check_gradient passed, until the next step
 
     # ------------------------------------------------------------ hyper-parameters
     def _check_lr(self, lr):
@@ -124,23 +127,101 @@ class Optimizer:
 
     # ------------------------------------------------------------ the step
     def zero_grad(self) -> None:
+        self._checked_gradient = None   # a new gradient is on its way: check it again
         self.params.zero_grad()
 
     def step(self, grad=None, closure=None):
         """One update.  ``grad``: a flat gradient (default ``params.grad``); ``closure``:
         a callable that re-evaluates the loss (and fills ``params.grad`` by backward);
-        its return value is returned."""
+        its return value is returned.
+
+        The gradient is checked first (:meth:`check_gradient`), unless it is the very array
+        that :meth:`check_gradient` passed since the last step (a loop that checks before
+        the step, like :func:`tinygrad_ngd.training.train_step`, does not pay twice).  On a
+        device backend a step makes no device -> host transfer (the check is deferred),
+        except with ``skip_nonfinite=True``: one, to decide on the host whether to skip."""
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
         g = self.params.grad if grad is None else self._as_grad(grad)
-        if not self._check_finite(g):
+        checked, self._checked_gradient = self._checked_gradient, None
+        if g is not checked and not self.check_gradient(g):
             self.skipped_steps += 1
             return loss
+        self._checked_gradient = None
         self._update(g)
         self.step_count += 1
         return loss
+
+    def check_gradient(self, g) -> bool:
+        """Check that the flat gradient ``g`` is finite; True when the update may use it.
+
+        * NumPy backend: immediate.  A non-finite ``g`` raises FloatingPointError naming
+          the step and the blocks, or returns False with ``skip_nonfinite=True``.
+        * Device backend, ``skip_nonfinite=False`` (default): *deferred*, like a CUDA
+          device-side assert: the flag stays on the device (no transfer) and the error is
+          raised at the next synchronization (``backend.item`` / ``to_numpy`` /
+          ``sync_checks``); returns True.  Steps made before that synchronization may
+          have updated the parameters with non-finite values; for an immediate check call
+          ``tinygrad_ngd.backend.sync_checks()`` after the step (or after this method),
+          or pass ``skip_nonfinite=True``.
+        * Device backend, ``skip_nonfinite=True``: whether to skip is decided on the host:
+          one device -> host transfer (which also reports any pending deferred check).
+          The same, raising at once with the blocks named, under
+          ``tinygrad_ngd.backend.set_immediate_checks(True)`` (for debugging).
+
+        A ``g`` that passes is remembered until the next :meth:`step`, which then does not
+        check it again: a loop can check the gradient and fetch the verdict together with
+        its logged loss in one transfer *before* the update (so a refused gradient leaves
+        the parameters as they were), then step.  Change ``g`` in between and call this
+        again.  (A public method rather than a flag of ``step``, so ``step``'s signature
+        stays PyTorch's.)"""
+        if B.is_numpy_array(g):
+            ok = self._check_finite_on_host(g)
+        else:
+            xp = B.array_module(g)
+            finite = xp.isfinite(g).all()           # exact, one pass; stays on the device
+            if self.skip_nonfinite or B.immediate_checks():
+                # decided on the host: the one sync of a skipping step (or of immediate mode)
+                ok = bool(B.to_numpy(finite)) or self._raise_nonfinite(g)
+            else:
+                B.check(finite, self._deferred_nonfinite_message, FloatingPointError,
+                        site=(self, "non-finite gradient"), index=self.step_count + 1)
+                ok = True
+        self._checked_gradient = g if ok else None
+        return ok
+
+    # subclasses' steps (second-order methods) call the check by this name
+    _check_finite = check_gradient
+
+    def _deferred_nonfinite_message(self, step) -> str:
+        return (f"{type(self).__name__}: non-finite gradient at step {step}, reported at this "
+                f"synchronization: on a device backend the check is deferred to the next host "
+                f"transfer (as CUDA reports device-side asserts), so the parameters of the steps "
+                f"since step {step} may have been updated with non-finite values; for an immediate "
+                f"check call tinygrad_ngd.backend.sync_checks() after each step, or pass "
+                f"skip_nonfinite=True to skip such steps (one host sync per step)")
+
+    def _check_finite_on_host(self, g) -> bool:
+        xp = B.array_module(g)
+        # Fast path: g·g is finite only if every entry is (nan and inf propagate), and one
+        # BLAS dot reads g once with no boolean temporary; overflow falls to the exact test.
+        quiet = getattr(xp, "errstate", None)      # NumPy warns on the overflow
+        with quiet(over="ignore", invalid="ignore") if quiet else contextlib.nullcontext():
+            finite = bool(xp.isfinite(xp.dot(g, g))) or bool(xp.isfinite(g).all())
+        return finite or self._raise_nonfinite(g)
+
+    def _raise_nonfinite(self, g) -> bool:
+        """False with ``skip_nonfinite=True``; else raise, naming the step and the blocks
+        (on a device one more transfer per block: the error path only)."""
+        if self.skip_nonfinite:
+            return False
+        xp = B.array_module(g)
+        bad = [b.name for b in self.params.blocks if not bool(B.to_numpy(xp.isfinite(g[b.slice]).all()))]
+        raise FloatingPointError(f"{type(self).__name__}: non-finite gradient at step "
+                                 f"{self.step_count + 1} in block(s) {bad}; pass "
+                                 f"skip_nonfinite=True to skip such steps")
 
     def _as_grad(self, grad):
         data = getattr(grad, "data", grad) if not B.is_backend_array(grad) else grad
@@ -155,23 +236,6 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__}.step: grad has dtype {kind}, "
                             f"expected a floating-point array (the parameters are {self.params.dtype})")
         return data
-
-    def _check_finite(self, g) -> bool:
-        xp = B.array_module(g)
-        # Fast path: g·g is finite only if every entry is (nan and inf propagate), and one
-        # BLAS dot reads g once with no boolean temporary; overflow falls to the exact test.
-        # bool(...) is the one device->host sync of a step: skipping must be decided on the host.
-        quiet = getattr(xp, "errstate", None)      # NumPy warns on the overflow; CuPy has none
-        with quiet(over="ignore", invalid="ignore") if quiet else contextlib.nullcontext():
-            finite = bool(xp.isfinite(xp.dot(g, g))) or bool(xp.isfinite(g).all())
-        if finite:
-            return True
-        if self.skip_nonfinite:
-            return False
-        bad = [b.name for b in self.params.blocks if not bool(xp.isfinite(g[b.slice]).all())]
-        raise FloatingPointError(f"{type(self).__name__}: non-finite gradient at step "
-                                 f"{self.step_count + 1} in block(s) {bad}; pass "
-                                 f"skip_nonfinite=True to skip such steps")
 
     def _update(self, g) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

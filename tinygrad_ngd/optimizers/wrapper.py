@@ -58,7 +58,7 @@ class GradientWrapper:
         return loss
 
     def zero_grad(self) -> None:
-        self.params.zero_grad()
+        self.base.zero_grad()
 
     # the base optimizer's learning rate and counters, so schedules and loops need not care
     # (a scheduler given a wrapper schedules the base's lr)
@@ -73,6 +73,16 @@ class GradientWrapper:
     @property
     def step_count(self) -> int:
         return self.base.step_count
+
+    @property
+    def skip_nonfinite(self) -> bool:
+        return self.base.skip_nonfinite
+
+    def check_gradient(self, g) -> bool:
+        """The base optimizer's check of the raw gradient (see ``Optimizer.check_gradient``):
+        a loop can check before the step; the base still checks the transformed gradient
+        when it is a new array (deferred on a device: no transfer)."""
+        return self.base.check_gradient(g)
 
     @property
     def skipped_steps(self) -> int:
