@@ -64,6 +64,12 @@ class HessianFree(Optimizer):
     ``damping`` is Martens' λ (initial value; adapted every step and kept in
     ``opt.damping``); ``lr`` multiplies the final step (Martens: 1).
     ``opt.last_result`` is a :class:`HessianFreeStep`.
+
+    On a device backend a step makes 2 + (4 + 4k) + e device→host transfers: f(θ), CG's
+    scalars (4, then 4 per iteration: pᵀAp, ‖r‖, φ, rᵀz; one more pᵀAp when it stops at
+    negative curvature) over k iterations, gᵀp, and the e loss evaluations of the
+    backtracking over the CG iterates and the Armijo search (``last_result.evaluations``);
+    the deferred gradient check travels with f(θ), before the update.
     """
 
     closure_contract = OUTPUT_CLOSURE   # step from the network output and targets, not a loss

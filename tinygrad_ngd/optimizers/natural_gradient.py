@@ -58,6 +58,11 @@ class NaturalGradient(Optimizer):
     solution and issues a RuntimeWarning naming the step and the residual reached, as NumPy
     warns on floating-point trouble; ``"raise"`` raises :class:`CGNotConverged` and takes no
     step (parameters and counters unchanged).
+
+    On a device backend a step makes 4 + 4k device→host transfers, all of them CG's scalars
+    (4, then 4 per iteration: pᵀAp, ‖r‖, φ, rᵀz; one more pᵀAp when it stops at negative
+    curvature) over k iterations; the deferred gradient check travels with the first, before
+    the update.
     """
 
     closure_contract = OUTPUT_CLOSURE   # step from the network output and targets, not a loss

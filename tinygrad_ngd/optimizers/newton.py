@@ -34,6 +34,10 @@ class Newton(Optimizer):
     (gᵀd < 0 — not so where H + μI is indefinite: then the pure Newton step heads for a
     saddle or maximum, which is reported, not hidden; with ``line_search=True`` the step
     falls back to d = −g), the step length t and the number of loss evaluations.
+
+    On a device backend a step makes 3 device→host transfers: the finiteness test of d, gᵀd
+    and f(θ) (the deferred non-finite-gradient check travels with gᵀd, before the update);
+    with ``line_search=True`` one more per Armijo trial (and gᵀg when it falls back to −g).
     """
 
     closure_contract = LOSS_CLOSURE   # step(closure=loss_fn): the closure must not call backward

@@ -45,6 +45,12 @@ class NewtonCG(Optimizer):
 
     ``opt.step(closure=loss_fn)``; returns the loss Tensor at the start of the step;
     ``opt.last_result`` is a :class:`NewtonCGStep`.
+
+    On a device backend a step makes 3 + (4 + 4k) + a device→host transfers: f(θ), ‖g‖ (for
+    CG's tolerance), CG's scalars (4, then 4 per iteration: pᵀAp, ‖r‖, φ, rᵀz; one more pᵀAp
+    when it stops at negative curvature) over k iterations, gᵀd and one per Armijo trial (a;
+    with ``line_search=False`` neither gᵀd nor trials); the deferred gradient check travels
+    with f(θ), before the update.
     """
 
     closure_contract = LOSS_CLOSURE   # step(closure=loss_fn): the closure must not call backward

@@ -103,6 +103,11 @@ class PRONG(GradientWrapper):
     updates; a custom loop may call it at any other time.  ``n_reparametrizations`` and
     ``reparametrization_seconds`` count that work.  The base optimizer's state (momentum
     buffers, ...) is kept across a re-whitening, in the new coordinates unchanged.
+
+    On a device backend a step makes 0 device→host transfers (the base optimizer's gradient
+    check is deferred); a re-whitening (every T updates) adds one host→device copy (the
+    sample rows, drawn on the host) and, with ``epsilon=0``, 2 device→host transfers per
+    whitened layer (λ_min and λ_max for the rank test).
     """
 
     def __init__(self, params, lr=None, T=100, n_samples=1000, epsilon=1e-3, samples=None,

@@ -54,6 +54,11 @@ class ScaledConjugateGradient(Optimizer):
 
     ``opt.step(closure=loss_fn)`` does one iteration on the full-batch loss; returns the
     loss Tensor at w_k; ``opt.last_result`` is an :class:`SCGStep`.
+
+    On a device backend a step makes 7 device→host transfers when it and the step before
+    succeed: E(w), |p|², δ = pᵀs, μ = pᵀr, E(w + αp), |r_new|² and r_newᵀr (for β); δ is
+    reused after a failed step (one fewer), a failed or restarting step fetches no β (two
+    fewer).  The deferred gradient check travels with E(w), before the update.
     """
 
     closure_contract = LOSS_CLOSURE   # step(closure=loss_fn): the closure must not call backward

@@ -55,6 +55,10 @@ class SGDBB(Optimizer):
       smoothing        apply the paper's smoothing of η_k (default True)
       phi              φ(k) of the smoothing (default φ(k) = k)
     The current step size is ``scalars["eta"]``.
+
+    On a device backend a step makes 0 device→host transfers, except the step that
+    recomputes η (the first of each epoch from the third on): 2, sᵀy and sᵀs (the deferred
+    gradient checks travel with them).
     """
 
     def __init__(self, params, lr, steps_per_epoch, beta=None, smoothing=True, phi=None,
