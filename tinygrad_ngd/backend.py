@@ -12,6 +12,10 @@ host <-> device copies.  Three rules keep the CuPy path right on a machine that 
   :func:`to_numpy` / :func:`item` to the host), never inside an op;
 * random numbers are drawn on the host from one NumPy ``Generator`` (:func:`host_rng`)
   and then moved, so one seed gives one model on both backends.
+
+Checks of device values are deferred (:func:`check`, as CUDA's device-side asserts): their
+flags stay on the device and travel with the next explicit transfer (:func:`item`,
+:func:`to_numpy`, :func:`sync_checks`), which raises; on NumPy they are immediate.
 """
 
 from __future__ import annotations
