@@ -96,6 +96,9 @@ def set_backend(name: str) -> None:
       for checking code without a GPU; its speed means nothing.  It takes exactly the code
       path of ``"cupy"`` with a strict stand-in module (no implicit host conversion, only
       names real CuPy has, every transfer counted: :func:`count_transfers`).
+
+    A switch is a synchronization: pending deferred checks (:func:`check`) are reported
+    first (one transfer; a failed one raises and the backend stays as it was).
     """
     if name not in _VALID_BACKENDS:
         hint = ""
