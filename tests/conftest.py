@@ -43,22 +43,6 @@ HOST_ONLY_TESTS = {
     "test_optim_rules.py::test_chunk_is_64_kib_of_float32_or_float64",
 }
 
-# Tests that do not yet run on a device backend because the TEST (not the library) hands
-# host data where device data is required (a NumPy vector to a LinearOperator, torch.tensor()
-# of a device array...).  They run on the numpy pass; here they are strict xfails, so fixing
-# one makes the device pass say so.  The library itself raises the right TypeError for them.
-DEVICE_PASS_XFAIL = {
-    "test_curvature_gauss_newton.py::test_gauss_newton_operator_damping_and_loss_value":
-        "test passes a NumPy vector to a device operator",
-    "test_fisher.py::test_true_fisher_sum_reduction_and_damping": "test passes a NumPy vector to a device operator",
-    "test_fisher.py::test_empirical_fisher_matches_torch_func_per_sample_gradients":
-        "torch.tensor() of a device array",
-    "test_lstm.py::test_dropout_between_layers_uses_the_host_generator": "torch.tensor() of a device array",
-    "test_prong.py::test_whitened_dense_matches_torch_and_canonical_form": "torch.tensor() of a device array",
-    "test_resnet.py::test_resnet_train_steps_and_eval_match_torch": "torch.tensor() of a device array",
-    "test_resnet.py::test_resnet_hvp_in_train_mode_matches_torch": "torch.tensor() of a device array",
-}
-
 # Tests of the immediate refusal contract (a non-finite gradient raises inside step, naming
 # the block, and changes nothing).  On a device backend checks are deferred to the next
 # synchronization (tinygrad_ngd.backend.check, as CUDA's device-side asserts): there these
@@ -87,8 +71,6 @@ def pytest_collection_modifyitems(config, items):
         (drop if host_only else keep).append(item)
         if short in DEVICE_PASS_IMMEDIATE_CHECKS:
             item.add_marker(pytest.mark.immediate_checks)
-        if short in DEVICE_PASS_XFAIL:
-            item.add_marker(pytest.mark.xfail(reason=f"device pass: {DEVICE_PASS_XFAIL[short]}", strict=True))
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import tinygrad_ngd as tg
+from tinygrad_ngd import backend as B
 from tinygrad_ngd import curvature as C
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
@@ -116,9 +117,37 @@ def test_gauss_newton_operator_damping_and_loss_value(rng):
     y = rng.integers(0, 3, size=x.shape[0])
     op0 = C.gauss_newton_operator(output_fn, params, targets=y)
     op = C.gauss_newton_operator(output_fn, params, targets=y, damping=0.5)
-    v = rng.standard_normal(params.numel)
-    assert rel(op(v), op0(v) + 0.5 * v) <= 1e-14
+    v = B.asarray(rng.standard_normal(params.numel))
+    assert rel(B.to_numpy(op(v)), B.to_numpy(op0(v) + 0.5 * v)) <= 1e-14
     assert op.loss_value().item() == pytest.approx(F.cross_entropy(output_fn(), y).item(), rel=1e-15)
+
+
+def test_products_move_a_host_vector_to_the_device_explicitly(rng):
+    """A host NumPy v given to an operator (or hvp/jvp) is copied to the backend once, as
+    conjugate_gradient's b is; the product equals the one of the placed vector exactly."""
+    model, params, x, output_fn = _net_problem(rng)
+    y = rng.integers(0, 3, size=x.shape[0])
+    A = rng.standard_normal((params.numel, params.numel))
+    jac = C.OutputJacobian(output_fn, params)
+    products = {
+        "matrix": C.LinearOperator.from_matrix(A),
+        "damped gauss_newton": C.gauss_newton_operator(output_fn, params, targets=y, damping=0.5),
+        "damped fisher": C.fisher_operator(output_fn, params, damping=0.3),
+        "hvp": lambda v: C.hvp(lambda: F.cross_entropy(output_fn(), y), params, v),
+        "jvp": jac.jvp,
+    }
+    v_host = rng.standard_normal(params.numel)
+    v = B.asarray(v_host)
+    one_copy = 0 if B.get_backend() == "numpy" else 1
+    for name, product in products.items():
+        with B.count_transfers() as placed:
+            expected = product(v)
+        with B.count_transfers() as c:
+            got = product(v_host)
+        assert B.is_placed(got), name
+        assert c.host_to_device == placed.host_to_device + one_copy, (name, c, placed)
+        assert c.device_to_host == placed.device_to_host, (name, c, placed)
+        assert np.array_equal(B.to_numpy(got), B.to_numpy(expected)), name
 
 
 def test_gauss_newton_bad_input(rng):

@@ -15,6 +15,7 @@ import pytest
 from layer_checks import TOL, rel_err, torch_state
 
 import tinygrad_ngd as tg
+from tinygrad_ngd import backend as B
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd.testing import gradcheck, gradgradcheck
@@ -111,9 +112,9 @@ def test_dropout_between_layers_uses_the_host_generator(torch, rng):
     tg.manual_seed(7)
     out, (_h, c) = layer(tg.Tensor(x_np))
     tg.manual_seed(7)
-    mask = F.dropout_mask((5, 2, 4), 0.4, np.float64)      # the same draw the layer made
+    mask = B.to_numpy(F.dropout_mask((5, 2, 4), 0.4, np.float64))  # the same draw the layer made
 
-    sd = layer.state_dict()
+    sd = {k: B.to_numpy(v) for k, v in layer.state_dict().items()}
     l0, l1 = torch.nn.LSTM(3, 4), torch.nn.LSTM(4, 4)
     l0.load_state_dict({k: torch.tensor(v) for k, v in sd.items() if k.endswith("l0")})
     l1.load_state_dict({k.replace("l1", "l0"): torch.tensor(v) for k, v in sd.items() if k.endswith("l1")})

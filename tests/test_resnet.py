@@ -11,6 +11,7 @@ import pytest
 from layer_checks import TOL, rel_err
 
 import tinygrad_ngd as tg
+from tinygrad_ngd import backend as B
 from tinygrad_ngd import layers as L
 
 
@@ -68,7 +69,7 @@ def make_pair(torch, depth=8, widths=(2, 4, 6), shortcut="B", num_classes=3):
     theirs = torch_resnet(torch, depth, num_classes, widths, shortcut)
     state = ours.state_dict()
     assert list(state) == list(theirs.state_dict())
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
+    theirs.load_state_dict({k: torch.tensor(B.to_numpy(v)) for k, v in state.items()})
     return ours, theirs
 
 
@@ -93,7 +94,7 @@ def test_resnet_train_steps_and_eval_match_torch(torch, rng, shortcut):
             assert rel_err(p.grad.numpy(), pt.grad.numpy()) <= TOL, (mode, name)
     tstate = theirs.state_dict()
     for k, v in ours.state_dict().items():
-        assert rel_err(v, tstate[k].numpy()) <= TOL, k
+        assert rel_err(B.to_numpy(v), tstate[k].numpy()) <= TOL, k
 
 
 def test_resnet_hvp_in_train_mode_matches_torch(torch, rng):

@@ -32,7 +32,7 @@ from .. import backend as B
 from .. import functional as F
 from ..tensor import Tensor, enable_grad, grad, graph_jvp
 from .hvp import _check_params
-from .operator import LinearOperator, check_flat_vector
+from .operator import LinearOperator, as_flat_vector, check_flat_vector
 
 LOSSES = ("cross_entropy", "mse")
 REDUCTIONS = ("mean", "sum")
@@ -129,7 +129,7 @@ class OutputJacobian:
     def jvp(self, v):
         """J v (output-shaped) for a flat v: forward mode, each node's rule applied to v (the
         parameters' tangents), or ∇_u ⟨Jᵀu, v⟩ with a dummy u (Jᵀu is linear in u)."""
-        check_flat_vector(v, self.params.numel, "jvp: v")
+        v = as_flat_vector(v, self.params.numel, "jvp: v")
         if self.jvp_method == "forward":
             (jv,) = graph_jvp([self.output], self.params.parameters,
                               [Tensor(vi) for vi in self.params.unflatten(v)])

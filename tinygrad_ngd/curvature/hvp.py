@@ -25,7 +25,7 @@ from __future__ import annotations
 from .. import backend as B
 from ..flat import FlatParameters
 from ..tensor import Tensor, enable_grad, forward_mode, grad, graph_jvp
-from .operator import LinearOperator, check_flat_vector
+from .operator import LinearOperator, as_flat_vector
 
 
 def evaluate_loss(loss_fn, what: str = "loss_fn") -> Tensor:
@@ -109,7 +109,8 @@ def _check_method(method):
 def hvp(loss_fn, params, v, method: str = DEFAULT_METHOD):
     """H v for the Hessian H = ∇²L(θ) of ``loss_fn`` at the current ``params.data``.
 
-    ``v``: flat backend array of length ``params.numel``; returns a flat array.
+    ``v``: flat array of length ``params.numel`` (a host NumPy vector on a device backend is
+    copied to the device explicitly); returns a flat backend array.
     ``method="forward-over-reverse"`` (default): one forward and one backward pass, each
     primitive also applying its forward-mode rule along v (the R-operator);
     ``"reverse-over-reverse"``: one forward, one backward with create_graph=True, one
@@ -117,7 +118,7 @@ def hvp(loss_fn, params, v, method: str = DEFAULT_METHOD):
     """
     _check_params(params)
     _check_method(method)
-    check_flat_vector(v, params.numel, "hvp: v")
+    v = as_flat_vector(v, params.numel, "hvp: v")
     if method == "forward-over-reverse":
         return _r_operator(loss_fn, params, v)
     loss = evaluate_loss(loss_fn)
@@ -211,7 +212,7 @@ def hvp_at(f, x, v, method: str = DEFAULT_METHOD):
     """
     _check_point(x, "hvp_at")
     _check_method(method)
-    check_flat_vector(v, x.shape[0], "hvp_at: v")
+    v = as_flat_vector(v, x.shape[0], "hvp_at: v")
     if method == "forward-over-reverse":
         xt = Tensor(x.copy(), requires_grad=True)
         xt.tangent = Tensor(v)

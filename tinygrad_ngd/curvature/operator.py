@@ -17,6 +17,9 @@ class LinearOperator:
 
     ``matvec``: callable taking a flat backend array of length ``n`` and returning A v;
     ``n``: the dimension; ``dtype``: the dtype of the vectors it acts on.
+    ``op(v)`` accepts a host NumPy vector on a device backend too: it is copied to the
+    device once, explicitly, before ``matvec`` sees it (as ``from_matrix`` moves a host
+    matrix), and the product is a device array.
     ``LinearOperator.from_matrix(A)`` wraps a dense (n, n) backend array (tests, small
     problems).  The product is checked for the right length on every call, so a wrong
     vector is reported where it enters, not deep inside a solver.
@@ -47,7 +50,7 @@ class LinearOperator:
         return (self.n, self.n)
 
     def matvec(self, v):
-        check_flat_vector(v, self.n, f"{self.name}: v")
+        v = as_flat_vector(v, self.n, f"{self.name}: v")
         self.n_products += 1
         return self._matvec(v)
 
@@ -66,6 +69,13 @@ def check_flat_vector(v, n: int, what: str):
         raise ValueError(f"{what} must be a flat vector of length {n} (the parameter count), "
                          f"got shape {v.shape}")
     return v
+
+
+def as_flat_vector(v, n: int, what: str):
+    """v checked as :func:`check_flat_vector` does, then placed on the active backend: a host
+    NumPy vector on a device backend is copied there (one explicit host -> device copy)."""
+    check_flat_vector(v, n, what)
+    return v if B.is_placed(v) else B.asarray(v)
 
 
 def as_operator(op, what: str = "operator") -> LinearOperator:
