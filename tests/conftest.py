@@ -7,9 +7,11 @@ The backend of a run: ``TINYGRAD_NGD_TEST_BACKEND`` (``numpy``, the default, or
 ``cupy-emulated``; ``cupy`` on a GPU).  Every test starts on that backend.  On a device
 backend only the modules that compute on arrays run (those not marked ``host_only`` in
 :data:`HOST_ONLY_MODULES`: dataset parsers, CLI, docs, verify catalogs...), so CI runs the
-suite twice without running pure-host tests twice.  Test code itself may turn a device array
+suite twice without running pure-host tests twice.  Test code itself may read a device array
 into NumPy implicitly (``np.testing.assert_allclose(t.data, ...)``): the stand-in tolerates
-(and counts) that for callers under ``tests/`` only; library code stays strict.
+(and counts) that device -> host read for callers under ``tests/`` only; library code stays
+strict, and so does every caller that mixes a NumPy array into a device operation (test code
+moves host operands with ``B.asarray`` or reads device ones with ``B.to_numpy`` first).
 """
 
 import os

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tinygrad_ngd import backend as B
 from tinygrad_ngd import curvature as C
 
 
@@ -18,7 +19,7 @@ def test_cg_solves_spd_system(rng):
     res = C.conjugate_gradient(C.LinearOperator.from_matrix(A), b, tol=1e-12, maxiter=40)
     assert res.converged and not res.negative_curvature and res.iterations <= 40
     x = np.linalg.solve(A, b)
-    assert np.linalg.norm(res.x - x) <= 1e-10 * np.linalg.norm(x)
+    assert np.linalg.norm(B.to_numpy(res.x) - x) <= 1e-10 * np.linalg.norm(x)
     assert len(res.residual_norms) == res.iterations + 1
     assert res.residual_norms[0] == pytest.approx(np.linalg.norm(b), rel=1e-15)
     assert res.residual_norms[-1] <= 1e-12 * np.linalg.norm(b)
@@ -29,22 +30,24 @@ def test_cg_solves_spd_system(rng):
 
 def test_cg_plain_callable_maxiter_and_warm_start(rng):
     A, b = spd(rng, 15), rng.standard_normal(15)
-    res = C.conjugate_gradient(lambda v: A @ v, b, maxiter=3)
+    Ad = B.asarray(A)                                     # the products run on the backend
+    res = C.conjugate_gradient(lambda v: Ad @ v, b, maxiter=3)
     assert res.iterations == 3 and not res.converged and "maxiter=3" in res.message
     x = np.linalg.solve(A, b)
-    res2 = C.conjugate_gradient(lambda v: A @ v, b, x0=x, tol=1e-8)
+    res2 = C.conjugate_gradient(lambda v: Ad @ v, b, x0=x, tol=1e-8)
     assert res2.converged and res2.iterations == 0
-    res3 = C.conjugate_gradient(lambda v: A @ v, b, x0=res.x, tol=1e-12, maxiter=60)  # restart from step 3
-    assert res3.converged and np.linalg.norm(res3.x - x) <= 1e-10 * np.linalg.norm(x)
+    res3 = C.conjugate_gradient(lambda v: Ad @ v, b, x0=res.x, tol=1e-12, maxiter=60)  # restart from step 3
+    assert res3.converged and np.linalg.norm(B.to_numpy(res3.x) - x) <= 1e-10 * np.linalg.norm(x)
 
 
 def test_jacobi_preconditioner_cuts_iterations_and_array_equals_callable(rng):
     d = np.geomspace(1.0, 1e4, 40)
     A = np.diag(d) + 0.01 * spd(rng, 40, cond=2.0)
     b = rng.standard_normal(40)
-    plain = C.conjugate_gradient(lambda v: A @ v, b, tol=1e-10, maxiter=400)
-    pre = C.conjugate_gradient(lambda v: A @ v, b, tol=1e-10, M=np.diag(A).copy(), maxiter=400)
-    pre_fn = C.conjugate_gradient(lambda v: A @ v, b, tol=1e-10, M=lambda r: r / np.diag(A), maxiter=400)
+    Ad = B.asarray(A)
+    plain = C.conjugate_gradient(lambda v: Ad @ v, b, tol=1e-10, maxiter=400)
+    pre = C.conjugate_gradient(lambda v: Ad @ v, b, tol=1e-10, M=np.diag(A).copy(), maxiter=400)
+    pre_fn = C.conjugate_gradient(lambda v: Ad @ v, b, tol=1e-10, M=lambda r: r / B.asarray(np.diag(A)), maxiter=400)
     assert pre.converged and pre.iterations < plain.iterations / 2
     np.testing.assert_allclose(pre.x, pre_fn.x, rtol=1e-13)
     np.testing.assert_allclose(pre.x, np.linalg.solve(A, b), rtol=1e-8)
@@ -52,25 +55,27 @@ def test_jacobi_preconditioner_cuts_iterations_and_array_equals_callable(rng):
 
 def test_negative_curvature_is_reported_not_hidden(rng):
     A = np.diag([2.0, 1.0, -1.0])
+    Ad = B.asarray(A)
     b = np.array([0.0, 0.0, 1.0])  # the first direction p₀ = b has pᵀAp = −1
-    res = C.conjugate_gradient(lambda v: A @ v, b)
+    res = C.conjugate_gradient(lambda v: Ad @ v, b)
     assert res.negative_curvature and res.iterations == 0 and res.curvature == pytest.approx(-1.0)
     np.testing.assert_array_equal(res.direction, b)
     np.testing.assert_array_equal(res.x, 0.0)
     assert "negative curvature" in res.message
     b2 = np.array([1.0, 1.0, 1.0])  # p₀ has pᵀAp = 2 > 0, a later direction is negative
-    res2 = C.conjugate_gradient(lambda v: A @ v, b2)
+    res2 = C.conjugate_gradient(lambda v: Ad @ v, b2)
     assert res2.negative_curvature and res2.iterations >= 1 and res2.curvature <= 0
     # asked to continue, CG still solves the indefinite nonsingular system
-    res3 = C.conjugate_gradient(lambda v: A @ v, b2, stop_on_negative_curvature=False, tol=1e-12)
+    res3 = C.conjugate_gradient(lambda v: Ad @ v, b2, stop_on_negative_curvature=False, tol=1e-12)
     assert res3.negative_curvature and res3.converged
     np.testing.assert_allclose(res3.x, np.linalg.solve(A, b2), rtol=1e-12)
 
 
 def test_callback_can_stop(rng):
     A, b = spd(rng, 10), rng.standard_normal(10)
+    Ad = B.asarray(A)
     seen = []
-    res = C.conjugate_gradient(lambda v: A @ v, b, callback=lambda k, x, r, phi: seen.append(phi) or k == 2)
+    res = C.conjugate_gradient(lambda v: Ad @ v, b, callback=lambda k, x, r, phi: seen.append(phi) or k == 2)
     assert res.iterations == 2 and seen == res.quadratic_values[1:] and "callback" in res.message
 
 

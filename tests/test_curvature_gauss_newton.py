@@ -32,7 +32,7 @@ def jacobian_fd(output_fn, params, eps=1e-6):
         zp = output_fn().data.reshape(-1).copy()
         params.data[j] -= 2 * eps
         zm = output_fn().data.reshape(-1).copy()
-        cols.append((zp - zm) / (2 * eps))
+        cols.append(B.to_numpy((zp - zm) / (2 * eps)))
     params.data[:] = theta
     return np.stack(cols, axis=1)
 
@@ -45,7 +45,7 @@ def jacobian_vjp(output_fn, params):
     for i in range(z.size):
         e = np.zeros(z.size)
         e[i] = 1
-        rows.append(jac.vjp(e.reshape(z.shape)))
+        rows.append(B.to_numpy(jac.vjp(e.reshape(z.shape))))
     return np.stack(rows)
 
 
@@ -67,7 +67,7 @@ def test_gnvp_cross_entropy_equals_explicit_JT_HL_J(rng, reduction):
     _model, params, x, output_fn = _net_problem(rng)
     J = jacobian_vjp(output_fn, params)
     np.testing.assert_allclose(J, jacobian_fd(output_fn, params), rtol=0, atol=1e-8)
-    H_L = ce_output_hessian(output_fn().data, reduction)
+    H_L = ce_output_hessian(output_fn().numpy(), reduction)
     G = J.T @ H_L @ J
     y = rng.integers(0, 3, size=x.shape[0])
     for _ in range(3):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tinygrad_ngd as tg
+from tinygrad_ngd import backend as B
 from tinygrad_ngd import curvature as C
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
@@ -30,7 +31,7 @@ def J(theta, A, b):
 @pytest.mark.parametrize("alpha", [1e-3, 0.01, 0.05, 0.2])
 def test_prediction_equals_true_change_of_a_quadratic(quadratic, alpha):
     params, loss_fn, A, b = quadratic
-    theta = params.data.copy()
+    theta = B.to_numpy(params.data).copy()
     g = A @ theta + b
     s = C.step_safety(loss_fn=loss_fn, params=params, alpha=alpha)
     true_change = J(theta - alpha * g, A, b) - J(theta, A, b)
@@ -41,7 +42,7 @@ def test_prediction_equals_true_change_of_a_quadratic(quadratic, alpha):
 
 def test_alpha_max_and_alpha_best(quadratic):
     params, _loss_fn, A, b = quadratic
-    theta = params.data.copy()
+    theta = B.to_numpy(params.data).copy()
     g = A @ theta + b
     s = C.step_safety(g, A @ g, alpha=1.0)
     assert s.alpha_max == pytest.approx(2 * (g @ g) / (g @ A @ g), rel=1e-14)

@@ -32,7 +32,7 @@ def problem(rng, n=5, sizes=(4, 3, 3)):
 def gradient_of(model, params, loss):
     params.zero_grad()
     loss.backward()
-    return params.grad.copy()
+    return B.to_numpy(params.grad).copy()
 
 
 def ce_example_gradient(model, params, xn, label):
@@ -41,19 +41,19 @@ def ce_example_gradient(model, params, xn, label):
 
 
 def dense(op, n):
-    return np.stack([op(e) for e in np.eye(n)], axis=1)
+    return np.stack([B.to_numpy(op(e)) for e in np.eye(n)], axis=1)
 
 
 def jacobian(output_fn, params):
     jac = C.OutputJacobian(output_fn, params)
     z = jac.output.data
-    return np.stack([jac.vjp(e.reshape(z.shape)) for e in np.eye(z.size)])
+    return np.stack([B.to_numpy(jac.vjp(e.reshape(z.shape))) for e in np.eye(z.size)])
 
 
 # ---------------------------------------------------------------- true Fisher, softmax outputs
 def test_true_fisher_softmax_equals_its_definition_and_gauss_newton(rng):
     model, params, x, output_fn = problem(rng)
-    z = output_fn().data
+    z = output_fn().numpy()
     p = np.exp(z - z.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     n, k = z.shape
@@ -113,14 +113,14 @@ def test_empirical_fisher_product_equals_mean_outer_product(rng, distribution):
     model, params, x, output_fn = problem(rng)
     n = x.shape[0]
     y = rng.integers(0, 3, n) if distribution == "categorical" else rng.standard_normal((n, 3))
-    G = C.per_example_gradients(output_fn, params, y, distribution=distribution, sigma=0.7)
+    G = B.to_numpy(C.per_example_gradients(output_fn, params, y, distribution=distribution, sigma=0.7))
     fisher = G.T @ G / n
     for _ in range(3):
         v = rng.standard_normal(params.numel)
         got = C.empirical_fvp(output_fn, params, y, v, distribution=distribution, sigma=0.7)
         assert rel(got, fisher @ v) < 1e-12
     if distribution == "gaussian":                 # gₙ = Jₙᵀ (zₙ − tₙ)/σ²: check against the formula
-        z = output_fn().data
+        z = output_fn().numpy()
         J = jacobian(output_fn, params).reshape(n, 3, -1)
         expected = np.einsum("nkp,nk->np", J, (z - y) / 0.49)
         assert rel(G, expected) < 1e-12

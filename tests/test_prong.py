@@ -62,7 +62,7 @@ def test_whiten_keeps_function_order_and_starts_at_identity(rng):
     assert np.array_equal(model(x).data, before)
     for d, (name, w) in zip(dense, L.whitened_layers(model)):
         assert np.array_equal(w.V.data, d.weight.data) and np.array_equal(w.d.data, d.bias.data)
-        assert np.array_equal(w.U.data, np.eye(w.in_features)) and not w.c.data.any()
+        assert np.array_equal(B.to_numpy(w.U.data), np.eye(w.in_features)) and not w.c.data.any()
     assert [n for n, _ in model.named_parameters()] == ["0.V", "0.d", "2.V", "2.d", "4.V", "4.d"]
     assert {"0.U", "0.c", "4.U", "4.c"} <= set(model.state_dict())
 
@@ -137,7 +137,7 @@ def test_rewhitening_keeps_outputs_and_canonical_parameters(rng, whitening):
     for (W, b), (_, m) in zip(canon, L.whitened_layers(model)):
         W2, b2 = m.canonical()
         assert rel(W2, W) < 1e-10 and rel(b2, b) < 1e-10
-        assert not np.allclose(m.U.data, np.eye(m.in_features))   # it did change
+        assert not np.allclose(B.to_numpy(m.U.data), np.eye(m.in_features))   # it did change
 
 
 @pytest.mark.parametrize("whitening", ["pca", "zca"])
@@ -148,7 +148,7 @@ def test_whitened_inputs_have_zero_mean_and_identity_covariance(rng, whitening):
                   whitening=whitening)
     hs = opt.layer_inputs(samples)
     for (name, layer), h in zip(L.whitened_layers(model), hs):
-        xw = (h - layer.c.data) @ layer.U.data.T  # U(h − c), row by row
+        xw = (B.to_numpy(h) - B.to_numpy(layer.c.data)) @ B.to_numpy(layer.U.data).T  # U(h − c), row by row
         cov = xw.T @ xw / xw.shape[0]
         assert np.max(np.abs(xw.mean(axis=0))) < 1e-8, name
         assert np.max(np.abs(cov - np.eye(layer.in_features))) < 1e-8, name
@@ -200,17 +200,17 @@ def test_prong_step_is_sgd_preconditioned_by_inverse_input_moment(rng):
     lr = 0.05
     opt = O.PRONG(params, lr=lr, T=100, n_samples=30, epsilon=0.0, samples=lambda: samples)
     w_layer = model[0]
-    W0, b0 = w_layer.canonical()
+    W0, b0 = (B.to_numpy(a) for a in w_layer.canonical())
     x, t = rng.standard_normal((8, 5)) + 1, rng.standard_normal((8, 3))
     canonical = L.Dense(5, 3)                     # the same function in canonical coordinates
     canonical.weight.data[...] = W0
     canonical.bias.data[...] = b0
     F.mse_loss(canonical(tg.Tensor(x)), tg.Tensor(t)).backward()
-    grad_theta = np.concatenate([canonical.weight.grad.data, canonical.bias.grad.data[:, None]], axis=1)
+    grad_theta = np.concatenate([canonical.weight.grad.numpy(), canonical.bias.grad.numpy()[:, None]], axis=1)
     opt.zero_grad()
     F.mse_loss(model(tg.Tensor(x)), tg.Tensor(t)).backward()
     opt.step()
-    W1, b1 = w_layer.canonical()
+    W1, b1 = (B.to_numpy(a) for a in w_layer.canonical())
     h = np.concatenate([samples, np.ones((30, 1))], axis=1)
     M = h.T @ h / 30
     expected = np.concatenate([W0, b0[:, None]], axis=1) - lr * grad_theta @ np.linalg.inv(M)
@@ -359,7 +359,7 @@ def test_rewhitening_hook_can_be_called_by_the_user(rng):
     opt.reparametrize()                    # the public hook of Algorithm 1, lines 6-11
     assert opt.n_reparametrizations == 1
     assert rel(model(x).data, before) < 1e-10
-    assert not np.allclose(L.whitened_layers(model)[0][1].U.data, np.eye(5))
+    assert not np.allclose(B.to_numpy(L.whitened_layers(model)[0][1].U.data), np.eye(5))
 
 
 def test_whitened_dense_recording_context(rng):
@@ -372,7 +372,7 @@ def test_whitened_dense_recording_context(rng):
         with pytest.raises(RuntimeError, match="already recording"):
             with layer.recording():
                 pass
-    assert len(inputs) == 2 and np.array_equal(inputs[0], x1) and np.array_equal(inputs[1], x2.reshape(-1, 3))
+    assert len(inputs) == 2 and np.array_equal(B.to_numpy(inputs[0]), x1) and np.array_equal(B.to_numpy(inputs[1]), x2.reshape(-1, 3))
     layer(tg.Tensor(x1))                   # no longer recording: nothing kept
     assert len(inputs) == 2 and layer._recorder is None
     assert "_recorder" not in layer.state_dict()

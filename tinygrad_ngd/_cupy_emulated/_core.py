@@ -34,8 +34,10 @@ class TransferCounter:
 
 TRANSFERS = TransferCounter()
 
-# Callers whose implicit conversions are tolerated (and still counted): test code compares
-# results with np.testing; a library module never is on this list.  Set by tests/conftest.py.
+# Callers whose implicit device -> host reads (``np.asarray(a)``, ``a.__array__()``) are
+# tolerated (and still counted): test code compares results with np.testing; a library
+# module never is on this list.  Set by tests/conftest.py.  Mixing a NumPy array into a
+# device operation stays a TypeError for every caller.
 _LENIENT_PATH_PREFIXES: list = []
 
 
@@ -115,10 +117,8 @@ def _operand(x):
 
 
 def _host_operand(x):
-    """A NumPy array met a device array: TypeError as on CuPy, except in test code (counted)."""
-    if _caller_is_lenient():
-        _h2d()
-        return x
+    """A NumPy array met a device array: TypeError as on CuPy, for every caller (test code
+    included: it moves its host operands with ``asarray`` first)."""
     raise _unsupported(x)
 
 
