@@ -8,6 +8,7 @@ weights through state_dict (our names and layouts follow PyTorch's).
 import numpy as np
 
 import tinygrad_ngd as tg
+from tinygrad_ngd import backend as B
 from tinygrad_ngd import curvature as C
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
@@ -42,7 +43,7 @@ def load_into_torch(torch, model, tmodel):
 
 def check(torch, rng, model, params, loss_fn, tmodel, t_loss_fn):
     load_into_torch(torch, model, tmodel)
-    H = C.hessian(loss_fn, params)
+    H = B.to_numpy(C.hessian(loss_fn, params))
     for _ in range(2):
         v = rng.standard_normal(params.numel)
         hv = C.hvp(loss_fn, params, v)

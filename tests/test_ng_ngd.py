@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tinygrad_ngd as tg
+from tinygrad_ngd import backend as B
 from tinygrad_ngd.flat import FlatParameters
 from tinygrad_ngd.optimizers import NGD
 from tinygrad_ngd.optimizers.norms import (
@@ -134,9 +135,10 @@ def test_zero_block_takes_zero_step_and_others_move(rng):
         theta0 = rng.normal(size=21)
         p = flat(theta0)
         NGD(p, 0.1, norm=norm, momentum=0.5).step(grad=g)
-        assert np.isfinite(p.data).all()
-        assert p.data[5] == theta0[5]
-        assert np.all(p.data[:5] != theta0[:5])
+        theta = B.to_numpy(p.data)
+        assert np.isfinite(theta).all()
+        assert theta[5] == theta0[5]
+        assert np.all(theta[:5] != theta0[:5])
 
 
 def test_momentum_normalizes_the_velocity_note000_sec5(rng):
