@@ -53,6 +53,21 @@ def test_device_array_refuses_arithmetic_with_numpy_arrays(emulated):
     np.testing.assert_array_equal(b.get(), np.full(3, 4.0))
 
 
+def test_test_code_may_read_device_arrays_but_never_mix_in_numpy_operands(emulated, monkeypatch):
+    """The device pass's leniency for tests/ (tests/conftest.py) covers device -> host reads
+    only, counted; a NumPy operand in a device operation stays a TypeError there too."""
+    from tinygrad_ngd._cupy_emulated import _core
+
+    monkeypatch.setattr(_core, "_LENIENT_PATH_PREFIXES", [str(pathlib.Path(__file__).parent) + os.sep])
+    a = B.asarray(np.arange(3.0))
+    with B.count_transfers() as c:
+        np.testing.assert_array_equal(np.asarray(a), np.arange(3.0))
+    assert c.device_to_host == 1 and c.host_to_device == 0
+    for op in (lambda: a + np.ones(3), lambda: np.ones(3) - a, lambda: np.allclose(a, np.ones(3))):
+        with pytest.raises(TypeError, match="Unsupported type <class 'numpy.ndarray'>"):
+            op()
+
+
 def test_reductions_return_zero_d_device_arrays_and_scalars_are_counted(emulated):
     a = B.asarray(np.arange(4.0))
     s = a.sum()
