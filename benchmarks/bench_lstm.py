@@ -1,6 +1,6 @@
 """One SGD step of an LSTM language model: tinygrad_ngd vs hand-written NumPy vs PyTorch CPU.
 
-Model (note 001 §4.4 sizes, one layer): Embedding(10,000 → 200) → LSTM(200 → 200) →
+Model ([Yu et al. 2017, §4.4] sizes, one layer): Embedding(10,000 → 200) → LSTM(200 → 200) →
 Dense(200 → 10,000), softmax cross-entropy over every position; batch 20, 35 time steps
 (truncated BPTT: the state is carried detached between steps); plain SGD (lr 0.1);
 float32.  Target (issue 4): no slower than PyTorch CPU.  The machine may be shared, so

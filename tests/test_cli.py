@@ -107,7 +107,7 @@ def test_a_diverging_optimizer_is_recorded_and_the_others_still_run():
 
 
 def test_lr_milestones_drop_the_rate_tenfold(tmp_path, capsys):
-    """Note 001 §4.2's step decay: lr ×0.1 after each milestone epoch (recorded per epoch in the CSV)."""
+    """[Yu et al. 2017, §4.2]'s step decay: lr ×0.1 after each milestone epoch (recorded per epoch in the CSV)."""
     out = tmp_path / "o"
     assert cli.main(["compare", *SMALL, "--epochs", "3", "--optimizers", "sgdm-ng", "--lr-milestones", "1,2",
                      "--out", str(out)]) == 0
@@ -126,7 +126,7 @@ def _cifar_records(rng, n, n_label_bytes, n_classes):
 
 @pytest.mark.parametrize("dataset", ["cifar10", "cifar100"])
 def test_compare_reads_cifar_from_data_dir(tmp_path, capsys, dataset):
-    """Note 001 §4.2's data sets through the real binary parsers (tiny files in the real layout)."""
+    """[Yu et al. 2017, §4.2]'s data sets through the real binary parsers (tiny files in the real layout)."""
     rng = np.random.default_rng(0)
     if dataset == "cifar10":
         d = tmp_path / "cifar-10-batches-bin"

@@ -1,4 +1,4 @@
-"""step_safety: note 004's −αgᵀg + ½α²gᵀHg is the exact loss change of a quadratic."""
+"""step_safety: [Ravasi]'s −αgᵀg + ½α²gᵀHg is the exact loss change of a quadratic."""
 
 import math
 

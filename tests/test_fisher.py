@@ -1,4 +1,4 @@
-"""Fisher-vector products (note 002, "Natural Gradients"), float64.
+"""Fisher-vector products ([Misra, "Natural Gradients"]), float64.
 
 The true Fisher of a softmax output is checked against its definition
 (1/N) Σₙ E_{y∼p} [gₙ(y) gₙ(y)ᵀ] built from per-example gradients of every label, and

@@ -1,6 +1,6 @@
 """FlatParameters invariants: views share memory with ``data``; after backward ``grad`` is
 the concatenation of the per-parameter gradients in block order; block order does not
-depend on the process (PYTHONHASHSEED); blocks follow note 001's one-block-per-layer rule."""
+depend on the process (PYTHONHASHSEED); blocks follow [Yu et al. 2017]'s one-block-per-layer rule."""
 
 import itertools
 import json

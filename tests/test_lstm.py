@@ -187,7 +187,7 @@ def test_lstm_errors_say_what_is_wrong():
 
 
 def test_flat_parameters_give_one_block_per_stacked_lstm_layer():
-    """Note 001 §4.4 normalizes each LSTM layer's gradient on its own: one block per layer."""
+    """[Yu et al. 2017, §4.4] normalizes each LSTM layer's gradient on its own: one block per layer."""
     import tinygrad_ngd as tg
     from tinygrad_ngd import layers as L
     model = L.Sequential(L.Embedding(10, 4), L.LSTM(4, 5, num_layers=2))

@@ -1,4 +1,4 @@
-"""NaturalGradient (note 002, "Natural Gradients"): θ ← θ − lr (F + λI)⁻¹ g, float64.
+"""NaturalGradient ([Misra, "Natural Gradients"]): θ ← θ − lr (F + λI)⁻¹ g, float64.
 
 On softmax (and Gaussian) regression the Fisher and the gradient have closed forms,
 built here with NumPy from the Jacobian Jₙ = [I ⊗ xₙᵀ, I] of z = W x + b; the

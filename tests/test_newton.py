@@ -1,4 +1,4 @@
-"""Newton (dense), note 000 §1 and note 003: quadratic convergence, the λ/γ step, damping."""
+"""Newton (dense), [Kolasiński 2018, §1] and [Soto]: quadratic convergence, the λ/γ step, damping."""
 
 import numpy as np
 import pytest
@@ -43,7 +43,7 @@ def test_newton_converges_quadratically(rng):
 @pytest.mark.parametrize("lr", [1.0, 0.3])
 @pytest.mark.parametrize("x0", [-6.0, 0.0, 3.0, 12.0])
 def test_exponential_loss_step_is_lambda_over_gamma_from_any_start(gamma, lr, x0):
-    """Note 000 §1: on L(x) = e^{−γx} the Newton step is λ/γ whatever x is."""
+    """[Kolasiński 2018, §1]: on L(x) = e^{−γx} the Newton step is λ/γ whatever x is."""
     tg.set_default_dtype("float64")
     params = tg.FlatParameters.from_array(np.array([x0]))
     th = params.parameters[0]

@@ -1,4 +1,4 @@
-"""AdaGradBNG: note 001 (001_98c6ef706a98c477.txt), Appendix, Algorithm 2 and Theorem 1."""
+"""AdaGradBNG: [Yu et al. 2017, Appendix, Algorithm 2 and Theorem 1]."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""AdaptiveNGD: note 000 (000_ddbaaaf39d5fc69e.txt) §3–5, Algorithm 1."""
+"""AdaptiveNGD: [Kolasiński 2018, §3–5, Algorithm 1]."""
 
 import itertools
 
@@ -75,7 +75,7 @@ def test_alternating_gradient_shrinks_lambda_geometrically(rng):
 
 def test_with_momentum_lambda_follows_raw_gradient_cosine_not_velocity(rng):
     """G alternates +g, −0.5g: cos(G^(k), G^(k−1)) = −1, but V = 0.9V + G keeps pointing
-    along +g (cos(V^(k), V^(k−1)) = +1).  λ must shrink (note 000 §5) while the step
+    along +g (cos(V^(k), V^(k−1)) = +1).  λ must shrink ([Kolasiński 2018, §5]) while the step
     follows V."""
     g = np.abs(rng.normal(size=N)) + 0.1
     m, lam0, beta = 0.9, 0.05, 0.3

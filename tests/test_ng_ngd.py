@@ -1,4 +1,4 @@
-"""Norms (note 000 §2) and NGD (note 000 §2, §5; note 001 Algorithm 1 with constant τ)."""
+"""Norms ([Kolasiński 2018, §2]) and NGD ([Kolasiński 2018, §2, §5]; [Yu et al. 2017, Algorithm 1] with constant τ)."""
 
 import itertools
 

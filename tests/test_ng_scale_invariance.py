@@ -1,4 +1,4 @@
-"""Scale invariance: the defining property of normalized gradients (note 000 §1–2).
+"""Scale invariance: the defining property of normalized gradients ([Kolasiński 2018, §1–2]).
 
 Multiplying the loss by c > 0 multiplies every gradient by c; G/‖G‖ does not see it, so
 every NG trajectory is unchanged (to round-off), while the plain method's changes.
@@ -63,9 +63,9 @@ def test_ng_trajectory_is_unchanged_by_scaling_the_loss(name):
 @pytest.mark.parametrize("name,make", [
     ("SGD", lambda p: O.SGD(p, lr=0.05)),
     ("SGDM", lambda p: O.SGD(p, lr=0.05, momentum=0.9)),
-    # note 001 Algorithm 2 multiplies g_t back by ‖F′_i‖ in τ_t: not scale invariant
+    # [Yu et al. 2017, Algorithm 2] multiplies g_t back by ‖F′_i‖ in τ_t: not scale invariant
     ("AdaGradBNG", lambda p: O.AdaGradBNG(p, lr=0.05, delta=1e-8)),
-    # note 000 §3's additive λ update uses the raw Gᵀ: not scale invariant
+    # [Kolasiński 2018, §3]'s additive λ update uses the raw Gᵀ: not scale invariant
     ("AdaptiveNGD-additive", lambda p: O.AdaptiveNGD(p, 0.05, beta=0.3, form="additive")),
 ])
 def test_plain_and_unnormalized_trajectories_change(name, make):

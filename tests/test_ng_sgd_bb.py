@@ -1,4 +1,4 @@
-"""SGDBB: Barzilai–Borwein step size for SGD (Tan, Ma, Dai, Qian 2016; note 000 §3.1)."""
+"""SGDBB: Barzilai–Borwein step size for SGD (Tan, Ma, Dai, Qian 2016; [Kolasiński 2018, §3.1])."""
 
 import numpy as np
 import pytest

@@ -1,6 +1,6 @@
 """The claim tutorials/05_block_normalized_mlp.py prints, checked on its own network:
-gradients vanish layer by layer through sigmoid MLPs (note 004's Wᴺ; note 001 §1) and
-block normalization (note 001, Algorithm 1) gives every layer the same step length."""
+gradients vanish layer by layer through sigmoid MLPs ([Ravasi]'s Wᴺ; [Yu et al. 2017, §1]) and
+block normalization ([Yu et al. 2017, Algorithm 1]) gives every layer the same step length."""
 
 import importlib.util
 import itertools

@@ -1,4 +1,4 @@
-"""BlockNormalized (note 001 Algorithm 1), NGAdap (note 001 §4.2), ClipGradNorm (CLIP)."""
+"""BlockNormalized ([Yu et al. 2017, Algorithm 1]), NGAdap ([Yu et al. 2017, §4.2]), ClipGradNorm (CLIP)."""
 
 import itertools
 
@@ -70,7 +70,7 @@ def test_block_normalized_equals_base_fed_block_normalized_gradients(rng, name, 
         g = loss_grad(p_wrapped.data, k)
         g_copy = g.copy()
         g_hat = wrapped.transform(g)
-        # the direction is note 001's g_t (checked against an independent formula) ...
+        # the direction is [Yu et al. 2017]'s g_t (checked against an independent formula) ...
         np.testing.assert_allclose(g_hat, ref_block_normalize(g), rtol=1e-14, atol=1e-16)
         wrapped.step(grad=g)
         assert np.array_equal(g, g_copy)                       # the raw gradient is untouched
@@ -134,7 +134,7 @@ def test_clip_rejects_non_positive_threshold(max_norm):
 
 
 def test_ng_adap_is_grad_times_weight_norm_over_grad_norm_times_alpha(rng):
-    """NG_adap = Grad × ‖w‖/‖g‖ × α per block (note 001 §4.2), then the base (SGDM) step."""
+    """NG_adap = Grad × ‖w‖/‖g‖ × α per block ([Yu et al. 2017, §4.2]), then the base (SGDM) step."""
     alpha, lr, mu = 0.02, 0.1, 0.9
     theta = rng.normal(size=N)
     p = params_at(theta)

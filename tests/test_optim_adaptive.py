@@ -157,7 +157,7 @@ def test_adam_and_adamax_without_eps_follow_note_002():
 
 
 def test_adadelta_step_is_in_units_of_theta():
-    """Note 002: the AdaDelta update ∝ RMS(updates)/RMS(g)·g does not change when the
+    """[Misra]: the AdaDelta update ∝ RMS(updates)/RMS(g)·g does not change when the
     gradient is scaled (units of θ), unlike SGD's; shown on the first step with ε → tiny."""
     tg.set_default_dtype("float64")
     steps = []

@@ -1,4 +1,4 @@
-"""Polyak averaging (note 004) and ASGD (torch.optim.ASGD), evaluated at the average."""
+"""Polyak averaging ([Ravasi]) and ASGD (torch.optim.ASGD), evaluated at the average."""
 
 import numpy as np
 import pytest
@@ -83,7 +83,7 @@ def test_asgd_swapped_evaluates_at_the_average_and_restores():
 
 
 def test_averaging_denoises_iterates_bouncing_around_the_minimum():
-    """Note 004: near a minimum the iterates bounce around the valley; their average is
+    """[Ravasi]: near a minimum the iterates bounce around the valley; their average is
     closer to it.  Start at θ* so only the gradient noise moves the iterates."""
     tg.set_default_dtype("float64")
     prob = V.noisy_quadratic(n=9, steps=200, seed=2, noise=1.0)

@@ -1,4 +1,4 @@
-"""Gradient clipping (global norm à la clip_grad_norm_, note 004's elementwise threshold)
+"""Gradient clipping (global norm à la clip_grad_norm_, [Ravasi]'s elementwise threshold)
 and the weight-decay helpers, against PyTorch and their formulas."""
 
 import math
@@ -78,7 +78,7 @@ def test_weight_decay_helpers():
 
 
 def test_coupled_weight_decay_is_sgd_on_the_l2_regularized_loss():
-    """Note 003: L(W) = Σℒ + α·½‖W‖² has gradient g + αW, which weight_decay adds."""
+    """[Soto]: L(W) = Σℒ + α·½‖W‖² has gradient g + αW, which weight_decay adds."""
     params = FlatParameters.from_array(np.array([1.0, -2.0]))
     O.SGD(params, lr=0.1, weight_decay=0.3).step(grad=np.array([0.5, 0.5]))
     np.testing.assert_allclose(params.data, np.array([1.0, -2.0]) - 0.1 * (0.5 + 0.3 * np.array([1.0, -2.0])),

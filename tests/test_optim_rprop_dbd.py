@@ -1,5 +1,5 @@
-"""Rprop (PyTorch's iRprop−, note 002's rule, Riedmiller–Braun's backtracking) and
-delta-bar-delta (note 004): torch over 120 steps, goldens and hand-computed steps."""
+"""Rprop (PyTorch's iRprop−, [Misra]'s rule, Riedmiller–Braun's backtracking) and
+delta-bar-delta ([Ravasi]): torch over 120 steps, goldens and hand-computed steps."""
 
 import numpy as np
 import pytest
@@ -45,7 +45,7 @@ def test_rprop_golden_irprop_minus():
 
 
 def test_rprop_notes_rule_moves_by_sign_on_a_flip():
-    # note 002: v_t = η⁻v_{t−1} on a flip and θ moves by −sign(f′)·v_t at once
+    # [Misra]: v_t = η⁻v_{t−1} on a flip and θ moves by −sign(f′)·v_t at once
     np.testing.assert_allclose(_steps("rprop-", [1, 1, 1, -1, 1]), [0.1, 0.12, 0.144, -0.072, 0.036],
                                rtol=1e-14)
 
@@ -59,7 +59,7 @@ def test_rprop_plus_backtracks_the_previous_update():
 def test_rprop_step_size_bounds_and_manhattan_rule():
     np.testing.assert_allclose(_steps("irprop-", [1] * 6, step_sizes=(1e-6, 0.15)),
                                [0.1, 0.12, 0.144, 0.15, 0.15, 0.15], rtol=1e-14)
-    # η⁻ = η⁺ = 1: the Manhattan update rule (note 002): fixed steps of size δ
+    # η⁻ = η⁺ = 1: the Manhattan update rule ([Misra]): fixed steps of size δ
     np.testing.assert_allclose(_steps("rprop-", [3, -1, 2, 5, -7], etas=(1.0, 1.0)),
                                [0.1, -0.1, 0.1, 0.1, -0.1], rtol=1e-14)
 

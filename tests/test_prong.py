@@ -1,4 +1,4 @@
-"""WhitenedDense, whiten() and the PRONG driver (note 002, "PRONG", Algorithm 1), float64.
+"""WhitenedDense, whiten() and the PRONG driver ([Misra, "PRONG", Algorithm 1]), float64.
 
 Re-whitening keeps the function and the canonical (W, b); after it the whitened inputs
 U(h − c) of the sample set have mean 0 and covariance I; with U = I, c = 0 PRONG is SGD;

@@ -1,4 +1,4 @@
-"""BasicBlock and the CIFAR ResNet-(6n+2) builders (He et al. 2016a; note 001 §4.2).
+"""BasicBlock and the CIFAR ResNet-(6n+2) builders (He et al. 2016a; [Yu et al. 2017, §4.2]).
 
 A PyTorch replica with the same module names loads our state_dict keys one to one;
 train-mode steps (outputs, every parameter gradient, running statistics) and eval mode

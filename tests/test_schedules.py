@@ -1,5 +1,5 @@
 """Schedules: lr sequences equal to PyTorch's (float for float), trajectories under each
-scheduler equal to torch.optim's at 1e-10 over 120 steps, note 004's cooling rule and
+scheduler equal to torch.optim's at 1e-10 over 120 steps, [Ravasi]'s cooling rule and
 momentum warm-up."""
 
 import math

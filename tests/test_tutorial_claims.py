@@ -27,7 +27,7 @@ def load_tutorial(stem):
 
 
 def test_momentum_multiplies_a_steady_gradient_by_one_over_one_minus_mu():
-    """Note 002, "SGD + Momentum": "you effectively multiply your updates by 1/(1−μ)"."""
+    """[Misra, "SGD + Momentum"]: "you effectively multiply your updates by 1/(1−μ)"."""
     tg.set_default_dtype("float64")
     params = tg.FlatParameters.from_array(B.asarray(np.zeros(3)))
     mu, lr = 0.9, 0.01
@@ -41,7 +41,7 @@ def test_momentum_multiplies_a_steady_gradient_by_one_over_one_minus_mu():
 
 
 def test_l2_normalization_shrinks_a_coordinates_step_by_sqrt_n_and_rms_does_not():
-    """Note 000 §2: a block of N equal components g moves √N times less under L2; RMS fixes it."""
+    """[Kolasiński 2018, §2]: a block of N equal components g moves √N times less under L2; RMS fixes it."""
     tg.set_default_dtype("float64")
     t03 = load_tutorial("03_newton_and_ngd_norms")
     rows = t03.per_coordinate_steps(0.01, [1, 4, 100, 2500])
@@ -53,7 +53,7 @@ def test_l2_normalization_shrinks_a_coordinates_step_by_sqrt_n_and_rms_does_not(
 
 
 def test_newton_takes_lambda_over_gamma_and_gd_explodes_on_the_exponential_loss():
-    """Note 000 §1: GD's step on e^{−γx} is λγe^{−γx}; Newton's is λ/γ wherever it starts."""
+    """[Kolasiński 2018, §1]: GD's step on e^{−γx} is λγe^{−γx}; Newton's is λ/γ wherever it starts."""
     tg.set_default_dtype("float64")
     t03 = load_tutorial("03_newton_and_ngd_norms")
     newton = t03.run_1d("newton", -3.0, 5)
@@ -63,7 +63,7 @@ def test_newton_takes_lambda_over_gamma_and_gd_explodes_on_the_exponential_loss(
 
 
 def test_greedy_pretraining_freezes_earlier_layers_and_fine_tuning_moves_them():
-    """Note 004, "Supervised pre-training": earlier layers are fixed while a new one is trained;
+    """[Ravasi, "Supervised pre-training"]: earlier layers are fixed while a new one is trained;
     the final fine-tuning trains them all."""
     t11 = load_tutorial("11_training_tricks")
     rng = np.random.default_rng(0)
@@ -87,7 +87,7 @@ def test_greedy_pretraining_freezes_earlier_layers_and_fine_tuning_moves_them():
 
 
 def test_synthetic_polarity_labels_follow_the_negation_rule():
-    """Tutorial 12's stand-in for rt-polarity (note 001 §4.5): the label is the sign of the
+    """Tutorial 12's stand-in for rt-polarity ([Yu et al. 2017, §4.5]): the label is the sign of the
     sentiment words' sum, a negator flipping the word right after it."""
     t12 = load_tutorial("12_sentence_cnn")
     sents, labels = t12.synthetic_polarity(300, seed=3)
@@ -103,7 +103,7 @@ def test_synthetic_polarity_labels_follow_the_negation_rule():
 
 
 def test_sentence_cnn_has_one_block_per_layer_and_the_kim_shapes():
-    """Kim (2014) as in note 001 §4.5: widths 3, 4, 5, max over time, two classes."""
+    """Kim (2014) as in [Yu et al. 2017, §4.5]: widths 3, 4, 5, max over time, two classes."""
     t12 = load_tutorial("12_sentence_cnn")
     tg.manual_seed(0)
     model = t12.SentenceCNN(vocab_size=30, emb=6, maps=5)
@@ -115,7 +115,7 @@ def test_sentence_cnn_has_one_block_per_layer_and_the_kim_shapes():
 
 
 def test_deep_sigmoid_mlp_has_depth_dense_blocks():
-    """Note 001 §4.1: 784 → 100 → … → 10, sigmoid between; one block (weight + bias) per layer."""
+    """[Yu et al. 2017, §4.1]: 784 → 100 → … → 10, sigmoid between; one block (weight + bias) per layer."""
     tg.manual_seed(0)
     model = compare.deep_sigmoid_mlp(784, 10, depth=6, width=100)
     params = tg.FlatParameters(model)

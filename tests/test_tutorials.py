@@ -33,7 +33,8 @@ def test_tutorial_names_its_note_and_takes_the_common_arguments(path):
     text = path.read_text()
     head = "\n".join(text.splitlines()[:15])
     assert text.startswith("#"), f"{path.name} must open with a comment naming the note it follows"
-    assert re.search(r"note 00[0-4]|00[0-4]_[0-9a-f]{16}\.txt", head), f"{path.name}: no note named in the opening comment"
+    assert re.search(r"\[(Kolasiński 2018|Yu et al\. 2017|Misra|Soto|Ravasi|Desjardins et al\. 2015)[,\]]", head), \
+        f"{path.name}: no source ([Key, §…], docs/references.md) named in the opening comment"
     for flag in ("--backend", "--quick", "--out"):
         assert flag in text or "tutorial_parser" in text, f"{path.name}: missing {flag}"
 

@@ -1,7 +1,7 @@
 """The ``tinygrad-ngd`` command (also ``python -m tinygrad_ngd``).
 
 * ``tinygrad-ngd compare`` — train one model with several optimizers and show the
-  difference (default: note 001 §4.1's deep sigmoid MLP on the shipped MNIST subset,
+  difference (default: [Yu et al. 2017, §4.1]'s deep sigmoid MLP on the shipped MNIST subset,
   Adam vs AdamNG and SGDM vs SGDMNG); prints a table, writes a PNG, a CSV and a JSON.
 * ``tinygrad-ngd verify …`` — the conformance suite (``verify suite --against torch``,
   optax or your own ``MODULE:FACTORY``) and golden trajectories of
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train one model with several optimizers from the same initial weights on the same "
                     "batches; print a table, write compare.png, history.csv and history.json.\n\n"
-                    "Default: note 001 §4.1 — a 10-layer sigmoid MLP (width 100) on the shipped MNIST "
+                    "Default: [Yu et al. 2017, §4.1] — a 10-layer sigmoid MLP (width 100) on the shipped MNIST "
                     "subset, Adam vs AdamNG and SGDM vs SGDMNG, 15 epochs (about a minute on 2 CPU cores).\n\n"
                     "optimizers: " + ", ".join(OPTIMIZERS) + "\nmodels: " + ", ".join(MODELS)
                     + "\ndatasets: " + ", ".join(DATASETS))
@@ -100,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(--lr adam=1e-3,sgdm=0.05); an optimizer not named keeps its default: "
                         + ", ".join(f"{name} {spec.lr:g}" for name, spec in OPTIMIZERS.items()))
     c.add_argument("--epochs", type=int, default=None, help="epochs per optimizer (default 15; --quick 2)")
-    c.add_argument("--batch-size", type=int, default=100, help="mini-batch size (100, as note 001)")
+    c.add_argument("--batch-size", type=int, default=100, help="mini-batch size (100, as [Yu et al. 2017])")
     c.add_argument("--lr-milestones", type=_epochs, default=(),
-                   help="epochs after which the lr is multiplied by 0.1, e.g. 80,120 (note 001 §4.2)")
+                   help="epochs after which the lr is multiplied by 0.1, e.g. 80,120 ([Yu et al. 2017, §4.2])")
     c.add_argument("--train-size", type=int, default=None, help="use only the first N training examples")
     c.add_argument("--test-size", type=int, default=None, help="use only the first N test examples")
     c.add_argument("--backend", default=B.get_backend(), choices=B.BACKENDS, metavar="{numpy,cupy,cupy-emulated}",

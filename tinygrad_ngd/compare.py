@@ -1,11 +1,11 @@
 """``tinygrad-ngd compare``: one model, several optimizers, the same data — and the difference.
 
-The default is note 001's first experiment (001_98c6ef706a98c477.txt, §4.1, Figure 1):
+The default is [Yu et al. 2017]'s first experiment (§4.1, Figure 1):
 a deep MLP of sigmoid layers, 100 units wide, cross-entropy, batch size 100, trained on
 MNIST by Adam vs AdamNG and SGD+momentum vs SGDMNG, where "NG" is the block-normalized
 gradient of Algorithm 1 (each layer's gradient divided by its L2 norm before the step
 rule sees it).  The paper's finding to reproduce: the deeper the sigmoid stack, the more
-the raw gradient of the low layers vanishes (note 004's Wᴺ argument) and the plain
+the raw gradient of the low layers vanishes ([Ravasi]'s Wᴺ argument) and the plain
 methods stall, while the normalized ones keep learning.
 
 Here it runs on the shipped 10,000-digit MNIST subset at a size that finishes in about a
@@ -59,44 +59,44 @@ def _adam(p, lr):
     return O.Adam(p, lr=lr, betas=(0.9, 0.999), eps=1e-8)
 
 
-#: name → spec.  Defaults follow note 001 §4 ("for Adam/AdamNG α = 0.001, β₁ = 0.9,
+#: name → spec.  Defaults follow [Yu et al. 2017, §4] ("for Adam/AdamNG α = 0.001, β₁ = 0.9,
 #: β₂ = 0.999, ε = 1e−8; for AdaGrad/AdaGradNG 0.01"; SGDM momentum 0.9, CLIP threshold
 #: 0.1, NG_adap α = 0.02).  SGDMNG's lr is 0.01: a normalized block moves by lr/(1−μ) per
 #: step at steady state, so the SGDM rate 0.1 would move every layer by ~1 per step.
 OPTIMIZERS = {
-    "sgd": OptimizerSpec(lambda p, lr: O.SGD(p, lr=lr), 0.1, "plain SGD (note 002 'Vanilla SGD')"),
+    "sgd": OptimizerSpec(lambda p, lr: O.SGD(p, lr=lr), 0.1, "plain SGD ([Misra, 'Vanilla SGD'])"),
     "sgd-ng": OptimizerSpec(lambda p, lr: O.BlockNormalized(O.SGD(p, lr=lr)), 0.01,
-                            "SGD on the block-normalized gradient (note 001 Alg. 1, SGDNG)"),
+                            "SGD on the block-normalized gradient ([Yu et al. 2017, Alg. 1], SGDNG)"),
     "sgdm": OptimizerSpec(_sgdm, 0.1, "SGD with momentum 0.9 (SGDM)"),
     "sgdm-ng": OptimizerSpec(lambda p, lr: O.BlockNormalized(_sgdm(p, lr)), 0.01,
-                             "SGDM on the block-normalized gradient (SGDMNG, note 001)"),
+                             "SGDM on the block-normalized gradient (SGDMNG, [Yu et al. 2017])"),
     "sgdm-ng-adap": OptimizerSpec(lambda p, lr: O.NGAdap(_sgdm(p, lr), alpha=0.02), 0.1,
-                                  "SGDM on g·α‖w‖/‖g‖ per layer, α = 0.02 (SGDMNG_adap, note 001 §4.2)"),
+                                  "SGDM on g·α‖w‖/‖g‖ per layer, α = 0.02 (SGDMNG_adap, [Yu et al. 2017, §4.2])"),
     "sgdm-clip": OptimizerSpec(lambda p, lr: O.ClipGradNorm(_sgdm(p, lr), max_norm=0.1), 0.1,
-                               "SGDM on the gradient clipped to norm 0.1 (SGDMCLIP, note 001 §4.2)"),
+                               "SGDM on the gradient clipped to norm 0.1 (SGDMCLIP, [Yu et al. 2017, §4.2])"),
     "nesterov": OptimizerSpec(lambda p, lr: O.SGD(p, lr=lr, momentum=0.9, nesterov=True), 0.1,
                               "SGD with Nesterov momentum 0.9 (PyTorch form)"),
     "adam": OptimizerSpec(_adam, 1e-3, "Adam (α = 1e-3, β = (0.9, 0.999), ε = 1e-8)"),
     "adam-ng": OptimizerSpec(lambda p, lr: O.BlockNormalized(_adam(p, lr)), 1e-3,
-                             "Adam on the block-normalized gradient (AdamNG, note 001)"),
+                             "Adam on the block-normalized gradient (AdamNG, [Yu et al. 2017])"),
     "adam-ng-adap": OptimizerSpec(lambda p, lr: O.NGAdap(_adam(p, lr), alpha=0.02), 1e-3,
-                                  "Adam on g·α‖w‖/‖g‖ per layer (AdamNG_adap, note 001 §4.2)"),
+                                  "Adam on g·α‖w‖/‖g‖ per layer (AdamNG_adap, [Yu et al. 2017, §4.2])"),
     "adam-clip": OptimizerSpec(lambda p, lr: O.ClipGradNorm(_adam(p, lr), max_norm=0.1), 1e-3,
                                "Adam on the gradient clipped to norm 0.1 (AdamCLIP)"),
     "adagrad": OptimizerSpec(lambda p, lr: O.Adagrad(p, lr=lr), 1e-2, "AdaGrad (lr 0.01)"),
     "adagrad-ng": OptimizerSpec(lambda p, lr: O.BlockNormalized(O.Adagrad(p, lr=lr)), 1e-2,
                                 "AdaGrad on the block-normalized gradient (AdaGradNG)"),
     "adagrad-bng": OptimizerSpec(lambda p, lr: O.AdaGradBNG(p, lr=lr), 1e-2,
-                                 "AdaGrad with block-normalized gradient (note 001 Algorithm 2)"),
+                                 "AdaGrad with block-normalized gradient ([Yu et al. 2017, Algorithm 2])"),
     "rmsprop": OptimizerSpec(lambda p, lr: O.RMSprop(p, lr=lr), 1e-3, "RMSprop (α = 0.99)"),
     "rmsprop-ng": OptimizerSpec(lambda p, lr: O.BlockNormalized(O.RMSprop(p, lr=lr)), 1e-3,
                                 "RMSprop on the block-normalized gradient"),
     "adadelta": OptimizerSpec(lambda p, lr: O.Adadelta(p, lr=lr), 1.0, "AdaDelta (ρ = 0.9)"),
     "adamax": OptimizerSpec(lambda p, lr: O.Adamax(p, lr=lr), 2e-3, "AdaMax"),
     "ngd": OptimizerSpec(lambda p, lr: O.NGD(p, lr=lr, norm="l2", scope="block"), 0.01,
-                         "normalized gradient descent, per-layer L2 (note 000 §2)"),
+                         "normalized gradient descent, per-layer L2 ([Kolasiński 2018, §2])"),
     "ngd-adaptive": OptimizerSpec(lambda p, lr: O.AdaptiveNGD(p, lr=lr, beta=0.05), 0.01,
-                                  "NGD with per-layer adaptive λ (note 000 Algorithm 1, β = 0.05)"),
+                                  "NGD with per-layer adaptive λ ([Kolasiński 2018, Algorithm 1], β = 0.05)"),
 }
 
 
@@ -109,7 +109,7 @@ class ModelSpec:
 
 
 def deep_sigmoid_mlp(n_in: int, n_classes: int, depth: int, width: int = 100):
-    """Note 001 §4.1's network: ``depth`` Dense layers (784 → 100 → … → 100 → 10) with a
+    """[Yu et al. 2017, §4.1]'s network: ``depth`` Dense layers (784 → 100 → … → 100 → 10) with a
     sigmoid after every hidden one.  ``depth`` counts the Dense (weight) layers."""
     if depth < 1:
         raise ValueError(f"deep_sigmoid_mlp: depth must be >= 1, got {depth}")
@@ -122,7 +122,7 @@ def deep_sigmoid_mlp(n_in: int, n_classes: int, depth: int, width: int = 100):
 
 
 def small_bn_cnn(in_channels: int, n_classes: int, depth: int = 2, width: int = 16):
-    """A small CNN with batch-norm (note 001 §4.2's ingredients at CPU scale): ``depth``
+    """A small CNN with batch-norm ([Yu et al. 2017, §4.2]'s ingredients at CPU scale): ``depth``
     stages of conv3×3 → BatchNorm2d → ReLU → MaxPool2d(2), then global average pooling
     and a Dense classifier.  Channels: width, 2·width, 4·width, …"""
     if depth < 1:
@@ -154,9 +154,10 @@ def _build_resnet(shape, n_classes, depth, width):
 
 
 MODELS = {
-    "mlp": ModelSpec(_build_mlp, True, "deep sigmoid MLP, width 100 (note 001 §4.1); --depth = Dense layers"),
+    "mlp": ModelSpec(_build_mlp, True, "deep sigmoid MLP, width 100 ([Yu et al. 2017, §4.1]); --depth = Dense layers"),
     "cnn": ModelSpec(_build_cnn, False, "small CNN with batch-norm; --depth = conv stages"),
-    "resnet": ModelSpec(_build_resnet, False, "CIFAR ResNet-(6n+2) with batch-norm (note 001 §4.2); --depth 20 …"),
+    "resnet": ModelSpec(_build_resnet, False, "CIFAR ResNet-(6n+2) with batch-norm ([Yu et al. 2017, §4.2]); "
+                                              "--depth 20 …"),
 }
 
 DEFAULT_DEPTH = {"mlp": 10, "cnn": 2, "resnet": 20}
@@ -195,7 +196,7 @@ def _load_mnist(data_dir):
 def _load_cifar10(data_dir):
     from .datasets import channel_stats, load_cifar10, standardize
     (xtr, ytr), (xte, yte) = load_cifar10(path=data_dir)
-    # note 001 §4.2: "subtracting the means and dividing the variance for each channel"
+    # [Yu et al. 2017, §4.2]: "subtracting the means and dividing the variance for each channel"
     mean, std = channel_stats(xtr)
     return (standardize(xtr, mean, std), ytr), (standardize(xte, mean, std), yte)
 
@@ -231,7 +232,7 @@ class CompareConfig:
     train_size: int | None = None
     test_size: int | None = None
     seed: int = 0
-    lr_milestones: tuple = ()         # epochs after which lr ×= 0.1 (note 001 §4.2: 80 and 120 of 160)
+    lr_milestones: tuple = ()         # epochs after which lr ×= 0.1 ([Yu et al. 2017, §4.2]: 80 and 120 of 160)
 
     def resolved(self) -> CompareConfig:
         """Fill the model-dependent defaults (depth, width)."""
@@ -386,7 +387,7 @@ def train_one(name: str, cfg: CompareConfig, data, n_classes: int, position: str
     xp = B.xp()
     try:
         for epoch in range(1, cfg.epochs + 1):
-            # step decay: lr₀ · 0.1^(number of milestones passed), He et al.'s schedule in note 001 §4.2
+            # step decay: lr₀ · 0.1^(number of milestones passed), He et al.'s schedule in [Yu et al. 2017, §4.2]
             opt.lr = lr * 0.1 ** sum(epoch > m for m in cfg.lr_milestones)
             model.train()
             loss_sum = xp.zeros((), dtype=xp.float64)   # accumulated on the device: no sync per step

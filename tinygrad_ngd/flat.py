@@ -1,6 +1,6 @@
 """FlatParameters: all parameters in one contiguous vector, split into per-layer blocks.
 
-Note 001 (001_98c6ef706a98c477.txt), eq. (1) and §4 write the parameters as
+[Yu et al. 2017, eq. (1) and §4] write the parameters as
 x = (x¹, …, x^B) ∈ ℝᵈ, one block xⁱ ∈ ℝ^{dᵢ} per layer "including the weight matrix and the
 bias", and every block-normalized method acts on those blocks.  Here the blocks are
 slices of one 1-D backend array ``data``; every layer parameter is a *view* into it, so
@@ -70,7 +70,7 @@ class FlatParameters:
 
     ``FlatParameters(model, block_by="layer")`` copies the model's parameters (in
     definition order) into ``data`` and rebinds each parameter to a view of it; by
-    default one block per layer holds its weight and bias together (note 001's
+    default one block per layer holds its weight and bias together ([Yu et al. 2017]'s
     convention, x = (x¹, …, x^B)); ``block_by="tensor"`` gives one block per tensor.
     ``model`` may also be a list of Tensors (one block per tensor).
     ``FlatParameters.from_array(theta0, block_sizes=[...])`` serves problems without a model.

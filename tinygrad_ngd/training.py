@@ -1,7 +1,7 @@
 """A minimal training loop: batches → loss → backward → optimizer step → history.
 
-One step is the stochastic-gradient iteration every note starts from (e.g. note 001
-(001_98c6ef706a98c477.txt), Algorithm 1: compute the mini-batch gradient, then let the
+One step is the stochastic-gradient iteration every note starts from (e.g. [Yu et al. 2017]
+, Algorithm 1: compute the mini-batch gradient, then let the
 optimizer turn it into an update).  The loop is written as a closure handed to
 ``optimizer.step(closure=...)`` so methods that re-evaluate the loss (line searches,
 L-BFGS, second-gradient methods) need nothing special.  Later issues extend this file

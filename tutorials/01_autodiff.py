@@ -1,9 +1,9 @@
 # Tutorial 01 — automatic differentiation, double backward and a Hessian-vector product by hand.
 #
-# Follows: note 004 (004_afb8093925c778b0.txt), "Ill-conditioning" — the second-order Taylor
-# expansion J(θ) ≈ J(θ0) + (θ−θ0)ᵀg + ½(θ−θ0)ᵀH(θ−θ0) needs g and H; note 003
-# (003_705174833adbb24b.txt), "Second order gradient descent based methods" — Newton-Raphson
-# x_{n+1} = x_n − f'(x_n)/f''(x_n) needs a second derivative; note 002 (002_3de7ef65372a02f2.txt),
+# Follows: [Ravasi, "Ill-conditioning"] — the second-order Taylor
+# expansion J(θ) ≈ J(θ0) + (θ−θ0)ᵀg + ½(θ−θ0)ᵀH(θ−θ0) needs g and H; [Soto]
+#, "Second order gradient descent based methods" — Newton-Raphson
+# x_{n+1} = x_n − f'(x_n)/f''(x_n) needs a second derivative; [Misra],
 # "Hessian updates" — v = H⁻¹f'.  Every later tutorial that touches curvature rests on the
 # three facts checked here:
 #   1. backward() gives the exact gradient (checked against finite differences);

@@ -1,13 +1,13 @@
 # Tutorial 02 — optimizer paths in the canyon: an ill-conditioned quadratic and Rosenbrock's valley.
 #
-# Follows: note 003 (003_705174833adbb24b.txt), "Problem with gradient descent" — "gradient descent
+# Follows: [Soto, "Problem with gradient descent"] — "gradient descent
 # wastes time repeatedly descending canyon walls, because they are the steepest feature … slow
 # progress along flat direction (valley), jitter along steep one" — and its remedies: momentum,
-# NAG, AdaGrad, RMSprop, Adam, Newton-Raphson; note 004 (004_afb8093925c778b0.txt),
+# NAG, AdaGrad, RMSprop, Adam, Newton-Raphson; [Ravasi],
 # "Ill-conditioning" (the Hessian's condition number slows first-order methods), "Momentum",
-# "Nesterov momentum", "Adaptive learning rates"; note 002 (002_3de7ef65372a02f2.txt), the update
+# "Nesterov momentum", "Adaptive learning rates"; [Misra], the update
 # rules of SGD, momentum, NAG (look-ahead form), AdaGrad, RMSProp, AdaDelta, Adam and AdaMax;
-# note 000 (000_ddbaaaf39d5fc69e.txt) §2, normalized gradient descent.
+# [Kolasiński 2018, §2], normalized gradient descent.
 #
 # Every optimizer starts at the same point and runs the same number of steps; the figures draw
 # their paths over the contours and their loss per step.  Both Nesterovs are here: PyTorch's
@@ -68,7 +68,7 @@ def optimizer_table():
                                   sgd(2e-4, momentum=0.9, nesterov=True, form="notes")),
         "Adagrad": (lambda p: O.Adagrad(p, lr=1.0), lambda p: O.Adagrad(p, lr=0.5)),
         "RMSprop": (lambda p: O.RMSprop(p, lr=0.3), lambda p: O.RMSprop(p, lr=5e-3)),
-        # AdaDelta's first steps are ~√ε (its "units" correction, note 002): ε = 1e-3 on the quadratic,
+        # AdaDelta's first steps are ~√ε (its "units" correction, [Misra]): ε = 1e-3 on the quadratic,
         # PyTorch's default 1e-6 on Rosenbrock, where larger ε throws it out of the valley.
         "Adadelta": (lambda p: O.Adadelta(p, lr=1.0, eps=1e-3), lambda p: O.Adadelta(p, lr=1.0, eps=1e-6)),
         "Adam": (lambda p: O.Adam(p, lr=0.3), lambda p: O.Adam(p, lr=0.05)),
@@ -182,16 +182,16 @@ def main():
     q_loss = {n: runs_q[n][1][-1] for n in runs_q}
     print("\nnotice:")
     print(f"  * SGD's steps flip direction across the canyon {zz['SGD']} times in {steps_q} steps (the jitter of "
-          f"note 003) while it crawls along the valley; momentum flips {zz['momentum']} times and ends at loss "
+          f"[Soto]) while it crawls along the valley; momentum flips {zz['momentum']} times and ends at loss "
           f"{q_loss['momentum']:.1e} vs SGD's {q_loss['SGD']:.1e}.")
     print(f"  * Newton solves the quadratic in one step (loss {runs_q['Newton'][1][1]:.1e} after step 1): "
-          "H⁻¹g undoes the ill-conditioning exactly (note 003, Newton-Raphson in n-D).")
+          "H⁻¹g undoes the ill-conditioning exactly ([Soto], Newton-Raphson in n-D).")
     print(f"  * The two Nesterovs are one method in two variables: PyTorch's iterate is the notes' look-ahead "
           f"point θ − μv, so the paths differ by μv; final losses {q_loss['Nesterov (PyTorch)']:.2e} (PyTorch) "
           f"and {q_loss['Nesterov (look-ahead)']:.2e} (look-ahead).")
     ngd_dist = float(np.linalg.norm(runs_q["NGD (L2)"][0][-1] - bowl.x_star))
     print(f"  * NGD moves exactly λ = 0.1 per step whatever the gradient, so with a constant λ it ends "
-          f"bouncing around x* (distance {ngd_dist:.2g} after {steps_q} steps): note 000 §2 — the "
+          f"bouncing around x* (distance {ngd_dist:.2g} after {steps_q} steps): [Kolasiński 2018, §2] — the "
           "learning rate must go to zero at the end.")
     r_loss = {n: runs_r[n][1][-1] for n in runs_r}
     print(f"  * On Rosenbrock SGD ends at loss {r_loss['SGD']:.1e} after {steps_r} steps (the curved valley), "

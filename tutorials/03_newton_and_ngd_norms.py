@@ -1,6 +1,6 @@
 # Tutorial 03 — Newton's normalizing property and the norms of normalized gradient descent.
 #
-# Follows: note 000 (000_ddbaaaf39d5fc69e.txt), §1 "Gradient descent" and §2 "Normalized Gradient
+# Follows: [Kolasiński 2018, §1 "Gradient descent" and §2] "Normalized Gradient
 # Descent".
 #   §1: on L(x) = e^{−γx} gradient descent steps by λγe^{−γx} — huge for x ≪ 0, nothing for x ≫ 0 —
 #       while Newton's step −λ L'/L'' = λ/γ does not depend on x: "the multiplication by the inverse
@@ -68,7 +68,7 @@ def run_1d(method, x0, steps):
 # ---------------------------------------------------------------- part 2: the norms on blocks
 def per_coordinate_steps(lr, sizes):
     """The step |Δθ_v| of one coordinate when a block of N equal gradient components g is
-    normalized by each norm (the example of note 000 §2, with g = 0.3; std gets a ±
+    normalized by each norm (the example of [Kolasiński 2018, §2], with g = 0.3; std gets a ±
     alternating block so its mean is 0)."""
     rows = []
     for n in sizes:
@@ -186,7 +186,7 @@ def main():
     ax.plot(xs, np.full_like(xs, LAMBDA / GAMMA), label="Newton: λ/γ")
     set_log_y(ax)
     ax.set_xlabel("x")
-    ax.set_title("step size at x (note 000 §1)")
+    ax.set_title("step size at x ([Kolasiński 2018, §1])")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     ax = axes[1]
@@ -202,7 +202,7 @@ def main():
     for n in NORMS:  # (std of a 1-element block is 0, so its step is 0: not drawable on a log axis)
         ax.loglog([r["N"] for r in rows], [r[n] if r[n] > 0 else np.nan for r in rows], "o-", label=n)
     ax.set_xlabel("block size N")
-    ax.set_title(f"per-coordinate step, λ = {lr:g} (note 000 §2)")
+    ax.set_title(f"per-coordinate step, λ = {lr:g} ([Kolasiński 2018, §2])")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     ax = axes[3]

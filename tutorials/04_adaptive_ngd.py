@@ -1,11 +1,11 @@
-# Follows note 000 (000_ddbaaaf39d5fc69e.txt), §3–§6: normalized gradient descent with the
+# Follows [Kolasiński 2018, §3–§6]: normalized gradient descent with the
 # online steepest-descent learning rate of Algorithm 1, λ_l ← clip[λ_l(1 + β cos(G_l^(k),
 # G_l^(k−1))), λmin, λmax], one λ per layer.  §6 reports that it "seemed to work only for
 # non stochastic setup": with mini-batches λ decreased monotonically (§3.1: the correlation
 # of successive stochastic gradients is mostly negative).  This script trains the same
 # sigmoid MLP on the MNIST subset in both settings — full batch (deterministic) and
 # mini-batches (stochastic) — next to NGD with the constant λ = λ^(0).
-"""Adaptive-λ NGD (note 000, Algorithm 1): deterministic vs stochastic.
+"""Adaptive-λ NGD ([Kolasiński 2018, Algorithm 1]): deterministic vs stochastic.
 
     python tutorials/04_adaptive_ngd.py --quick --out /tmp/t04
     OPENBLAS_NUM_THREADS=1 python tutorials/04_adaptive_ngd.py
@@ -161,7 +161,7 @@ def main(argv=None):
                 w.writerow([setting, method, k, f"{v:.6e}"])
     plot(results, out, args)
     print(f"wrote lambda.png, loss.png, lambda.csv, loss.csv in {out} ({time.time() - t0:.0f} s)")
-    print("What to notice (note 000 §3.1, §6):")
+    print("What to notice ([Kolasiński 2018, §3.1, §6]):")
     for setting in ("deterministic", "stochastic"):
         lam, cos, losses = results[(setting, "AdaptiveNGD")]
         cos = np.array(cos)

@@ -1,11 +1,11 @@
-# Follows note 001 (001_98c6ef706a98c477.txt), §4.1 "Multi layer perceptron for MNIST image
+# Follows [Yu et al. 2017, §4.1] "Multi layer perceptron for MNIST image
 # classification": deep sigmoid MLPs 784 → [100 sigmoid] × L → 10, L ∈ {6, 12, 18}, batch 100,
 # trained with SGDM, AdaGrad, Adam and their block-normalized ("NG") versions of Algorithm 1.
 # The paper's claim: the deeper the net, the larger NG's advantage; at 18 layers Adam stays
 # stuck near the chance loss ln 10 ≈ 2.303 while AdamNG trains.  The per-layer gradient norms
 # show why: through L sigmoid layers the gradient shrinks like a product of L Jacobians
-# (note 004's Wᴺ argument), and block normalization gives every layer a unit-norm direction.
-"""Deep sigmoid MLPs with and without block-normalized gradients (note 001 §4.1).
+# ([Ravasi]'s Wᴺ argument), and block normalization gives every layer a unit-norm direction.
+"""Deep sigmoid MLPs with and without block-normalized gradients ([Yu et al. 2017, §4.1]).
 
     python tutorials/05_block_normalized_mlp.py --quick --out /tmp/t05
     OPENBLAS_NUM_THREADS=1 python tutorials/05_block_normalized_mlp.py --epochs 10
@@ -41,7 +41,7 @@ from tinygrad_ngd.training import evaluate, train_epoch
 
 CHANCE = math.log(10)
 
-# note 001 §4: "for all the algorithms, we use their default settings": Adam/AdamNG α = 1e-3,
+# [Yu et al. 2017, §4]: "for all the algorithms, we use their default settings": Adam/AdamNG α = 1e-3,
 # β = (0.9, 0.999), ε = 1e-8; AdaGrad/AdaGradNG 0.01.  The paper gives no SGDM setting for
 # the MLP; we use the common lr = 0.01, momentum 0.9 for SGDM and SGDMNG alike.
 OPTIMIZERS = {

@@ -1,11 +1,11 @@
 # Tutorial 06 — a CNN with batch-norm trained by SGDM, SGDMNG, SGDMNG_adap and SGDMCLIP.
 #
-# Follows: note 001 (001_98c6ef706a98c477.txt) §4.2 "Residual network on CIFAR10 and CIFAR100":
+# Follows: [Yu et al. 2017, §4.2 "Residual network on CIFAR10 and CIFAR100"]:
 # convolution layers each followed by batch normalization, SGD with momentum 0.9 and its three
 # variants — NG (each layer's gradient divided by its L2 norm, Algorithm 1), NG_adap
 # (Grad × ‖w‖/‖g‖ × α with α = 0.02) and CLIP (gradient norm clipped to 0.1) — with the learning
 # rate dropped by 10× twice (at 80 and 120 of 160 epochs in the paper; at 50% and 75% here).
-# Note 004 (004_afb8093925c778b0.txt) "Batch Normalization" and note 002 "Batch Normalization"
+# [Ravasi, "Batch Normalization"] and [Misra, "Batch Normalization"]
 # describe the layer (μ, σ² of the batch, then γ x̂ + β; running statistics at test time).
 #
 # CPU scale: a small CNN (conv3×3 → BatchNorm → ReLU → max-pool, twice, then global average
@@ -73,7 +73,7 @@ def main():
     print(f"  * best final test accuracy: {best['optimizer']} ({best['test_acc']:.4f}); the paper's Table 1 has "
           "NG_adap best and CLIP worst on every ResNet depth.")
     print(f"  * CLIP (threshold 0.1) ends at test accuracy {clip['test_acc']:.4f}: clipping only shrinks large "
-          "gradients and does nothing for small ones (note 001 §2).")
+          "gradients and does nothing for small ones ([Yu et al. 2017, §2]).")
     if cfg.lr_milestones:
         print(f"  * the learning rate drops 10× after epochs {cfg.lr_milestones}: look for the step in the curves.")
     print(f"wrote {png}, {out / 'history.csv'}, {out / 'summary.json'}")

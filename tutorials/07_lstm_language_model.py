@@ -1,10 +1,10 @@
 # Tutorial 07 — an LSTM language model trained by Adam and AdamNG.
 #
-# Follows: note 001 (001_98c6ef706a98c477.txt) §4.4 "Language modeling with recurrent neural
+# Follows: [Yu et al. 2017, §4.4] "Language modeling with recurrent neural
 # network": a 2-layer LSTM word language model (embedding → LSTM → LSTM → softmax), loss = log
 # perplexity, truncated back-propagation through time, dropout 0.5, Adam (α = 0.001, β₁ = 0.9,
 # β₂ = 0.999, ε = 1e-8) vs AdamNG (Adam fed the block-normalized gradient, Algorithm 1), where
-# "AdamNG is uniformly better than all the other competitors".  Note 004 (004_afb8093925c778b0.txt)
+# "AdamNG is uniformly better than all the other competitors".  [Ravasi]
 # "Exploding and vanishing gradients": the recurrent weight applied N times (Wᴺ) is where
 # gradients explode or vanish — the case normalization is meant for.
 #
@@ -46,7 +46,7 @@ class WordLM(L.Module):
 
 
 def sequence_loss(logits, targets):
-    """Mean cross-entropy per predicted word = log perplexity (note 001 §4.4's objective)."""
+    """Mean cross-entropy per predicted word = log perplexity ([Yu et al. 2017, §4.4]'s objective)."""
     T, N, V = logits.shape
     return F.cross_entropy(F.reshape(logits, (T * N, V)), F.reshape(targets, (T * N,)))
 
@@ -168,7 +168,7 @@ def main():
           + (f"; the floor is H = {floor:.4f}, so the gaps to the best possible are "
              f"{b - floor:.4f} and {a - floor:.4f}." if floor is not None else "."))
     print("  * the normalized gradient gives every layer (embedding, LSTM, decoder) a step of the same size "
-          "whatever its raw gradient norm — the recurrent Wᴺ effect of note 004 cannot shrink or blow it up.")
+          "whatever its raw gradient norm — the recurrent Wᴺ effect of [Ravasi] cannot shrink or blow it up.")
     print(f"wrote {png}, {out / 'history.csv'}")
 
 

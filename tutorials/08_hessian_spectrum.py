@@ -1,22 +1,22 @@
-# Tutorial 08 — the Hessian's spectrum, its condition number and note 004's step-safety bound.
+# Tutorial 08 — the Hessian's spectrum, its condition number and [Ravasi]'s step-safety bound.
 #
-# Follows: note 004 (004_afb8093925c778b0.txt), "Ill-conditioning": the Hessian
+# Follows: [Ravasi, "Ill-conditioning"]: the Hessian
 # H = ∂²J/∂θ² shapes how fast first-order methods converge; its condition number (largest
 # over smallest eigenvalue) is the usual summary.  The second-order Taylor expansion along
 # a gradient step, J(θ₀ − αg) ≈ J(θ₀) − αgᵀg + ½α²gᵀHg, says the step *raises* the cost as
 # soon as ½α²gᵀHg > αgᵀg, i.e. for α > 2gᵀg/gᵀHg — and gᵀHg ≤ λ_max gᵀg, so α < 2/λ_max is
 # always safe.  (The note prints the first-order term as −gᵀg; substituting θ − θ₀ = −αg
-# into its own expansion gives −αgᵀg.)  Also note 002 (002_3de7ef65372a02f2.txt), "Hessian
+# into its own expansion gives −αgᵀg.)  Also [Misra], "Hessian
 # updates": H carries the units that a step needs.
 #
 # What it does: trains a small sigmoid MLP on the shipped MNIST subset with SGD and, at a
 # few checkpoints, measures the Hessian without ever forming it (products only):
 # top eigenvalues by power iteration, the spectral density by stochastic Lanczos
 # quadrature (as PyHessian), the trace by Hutchinson's estimator, the condition number,
-# and note 004's predicted loss change against the true one for a range of step sizes.
+# and [Ravasi]'s predicted loss change against the true one for a range of step sizes.
 #
 # Run:  python tutorials/08_hessian_spectrum.py [--quick] [--out DIR] [--backend cupy]
-"""The Hessian's spectrum and note 004's step-safety bound on an MNIST MLP (see the opening comment)."""
+"""The Hessian's spectrum and [Ravasi]'s step-safety bound on an MNIST MLP (see the opening comment)."""
 
 import itertools
 import math
@@ -44,7 +44,7 @@ def sigmoid_mlp(sizes):
 
 
 def measure(loss_fn, params, args, rng, lanczos_steps, lanczos_runs):
-    """Everything note 004 asks about H at the current parameters, from HVPs only."""
+    """Everything [Ravasi] asks about H at the current parameters, from HVPs only."""
     op = C.hessian_operator(loss_fn, params)          # one gradient graph, reused by every product
     top = C.top_eigenvalues(op, k=3, maxiter=200, tol=1e-6, rng=rng)
     runs = [C.lanczos(op, m=lanczos_steps, rng=rng) for _ in range(lanczos_runs)]
@@ -55,7 +55,7 @@ def measure(loss_fn, params, args, rng, lanczos_steps, lanczos_runs):
 
 
 def step_safety_curve(loss_fn, params, op, alphas):
-    """Predicted (note 004) and true loss change of the step −αg, for each α."""
+    """Predicted ([Ravasi]) and true loss change of the step −αg, for each α."""
     g = op.gradient
     Hg = op(g)
     theta = params.data.copy()
@@ -120,7 +120,7 @@ def main():
         print(f"  Lanczos extremes: λ_max ≈ {lam_max:.4g}, λ_min ≈ {lam_min:.3g}  →  κ = "
               + (f"{kappa:.3g}" if math.isfinite(kappa) else "∞ (H is indefinite: negative curvature)"))
         print(f"  Hutchinson trace: {trace.trace:.4g} ± {trace.stderr:.2g}")
-        print(f"  note 004 along −g: gᵀg = {s1.gTg:.3g}, gᵀHg = {s1.gTHg:.3g}, safe while α < "
+        print(f"  [Ravasi] along −g: gᵀg = {s1.gTg:.3g}, gᵀHg = {s1.gTHg:.3g}, safe while α < "
               f"2gᵀg/gᵀHg = {s1.alpha_max:.3g} (2/λ_max = {2 / lam_max:.3g}; SGD uses α = {lr})")
 
     write_csv(out / "spectrum_summary.csv", summary)
@@ -141,7 +141,7 @@ def main():
     last = max(safety)
     rows, s1 = safety[last]
     a = np.array([r["alpha"] for r in rows])
-    ax.semilogx(a, [r["predicted_change"] for r in rows], label="−αgᵀg + ½α²gᵀHg (note 004)")
+    ax.semilogx(a, [r["predicted_change"] for r in rows], label="−αgᵀg + ½α²gᵀHg ([Ravasi])")
     ax.semilogx(a, [r["true_change"] for r in rows], "k.", label="true change J(θ−αg) − J(θ)")
     ax.axvline(s1.alpha_max, color="r", ls="--", label="α_max = 2gᵀg/gᵀHg")
     ax.axhline(0, color="gray", lw=0.8)

@@ -1,9 +1,9 @@
 # Tutorial 09 — Newton-CG and Hessian-free optimization of a deep autoencoder, against SGD.
 #
-# Follows: note 002 (002_3de7ef65372a02f2.txt), "Conjugate Gradient Methods" — "See Moller
+# Follows: [Misra, "Conjugate Gradient Methods"] — "See Moller
 # 1993 …, Martens et al., 2010 [Deep Learning via Hessian Free optimization]" — and "Hessian
-# updates" (v = H⁻¹f' has the units of θ, so a Newton step needs no learning rate); note 003
-# (003_705174833adbb24b.txt), "Second order gradient descent based methods": x − H⁻¹∇f, and
+# updates" (v = H⁻¹f' has the units of θ, so a Newton step needs no learning rate); [Soto]
+#, "Second order gradient descent based methods": x − H⁻¹∇f, and
 # "matrix inversion is not trivial".  Both methods below never form or invert H: they run
 # conjugate gradient on curvature-vector products —
 #   * NewtonCG: Hessian-vector products (grad of grad), CG stopped at negative curvature;

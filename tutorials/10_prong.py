@@ -1,8 +1,8 @@
-# Note 002 (002_3de7ef65372a02f2.txt), "PRONG: Projected Natural Gradient Descent", Algorithm 1
+# [Misra, "PRONG: Projected Natural Gradient Descent", Algorithm 1]
 # and "PRONG: Results", Figure 3: a deep auto-encoder on MNIST trained by PRONG (whitened layers,
 # SGD on Ω = (V, d), re-whitening every T updates) against plain SGD; (a) the eigenvalue
 # regularizer ε, (b) the period T, (c) training error against updates, (d) against CPU time.
-"""PRONG vs SGD on a deep auto-encoder of the shipped MNIST subset (note 002, Figure 3).
+"""PRONG vs SGD on a deep auto-encoder of the shipped MNIST subset ([Misra, Figure 3]).
 
     python tutorials/10_prong.py                  # the full sweep (a few minutes on a CPU)
     python tutorials/10_prong.py --quick --out /tmp/x

@@ -1,7 +1,7 @@
-# Tutorial 11 — the tricks of note 004: cooling schedules, momentum warm-up, gradient clipping on a
+# Tutorial 11 — the tricks of [Ravasi]: cooling schedules, momentum warm-up, gradient clipping on a
 # cliff, Polyak averaging and greedy layer-wise supervised pre-training.
 #
-# Follows: note 004 (004_afb8093925c778b0.txt):
+# Follows: [Ravasi]:
 #   "Cooling strategy"  linear decay α_i = (1−β)α₀ + βα_τ (β = i/τ) to α_τ = α₀/100, then constant;
 #                       exponential decay; reduce the rate when the metric stops improving;
 #   "Momentum"          v ← γv − αg, θ ← θ + v, with the warm-up 0.5 → 0.99;
@@ -10,7 +10,7 @@
 #   "Polyak Averaging"  θ̄ = (1/N) Σ_{i<N} θ_{N_it − i};
 #   "Supervised pre-training"  θ₀¹ → simple network θ̃¹, then add θ₀² → complex network (θ̃¹, θ̃²),
 #                       earlier layers fixed, output layer discarded, final fine-tuning.
-# Note 001 (001_98c6ef706a98c477.txt) §2 contrasts clipping (acts only on large gradients) with
+# [Yu et al. 2017, §2] contrasts clipping (acts only on large gradients) with
 # normalization (acts on every gradient); part 3 shows both on the cliff.
 #
 # Run:  python tutorials/11_training_tricks.py [--quick] [--out DIR] [--backend cupy]
@@ -104,7 +104,7 @@ def part_warmup(data, epochs, seed):
     for kind in ("μ = 0.9", "μ = 0.99", "warm-up 0.5 → 0.99"):
         tg.manual_seed(seed)
         model = mlp([784, 64, 10], act=L.ReLU)
-        # the notes' velocity form v ← μv + αg, θ ← θ − v (note 004's v = γv − αg with the sign flipped)
+        # the notes' velocity form v ← μv + αg, θ ← θ − v ([Ravasi]'s v = γv − αg with the sign flipped)
         opt = O.SGD(tg.FlatParameters(model), lr=0.01, momentum=0.99 if "0.99" in kind else 0.9, form="notes")
         warm = O.MomentumWarmup(opt, 0.5, 0.99, warmup_steps=epochs * len(ytr) // 100) if "warm" in kind else None
         losses = []
@@ -120,7 +120,7 @@ def part_warmup(data, epochs, seed):
 
 
 # ---------------------------------------------------------------- part 3: a cliff
-N_POWER, TARGET = 30, 2.0     # L(w) = ½(w^N − y)²: w^N is note 004's Wᴺ with a scalar W
+N_POWER, TARGET = 30, 2.0     # L(w) = ½(w^N − y)²: w^N is [Ravasi]'s Wᴺ with a scalar W
 
 
 def cliff_loss(w):
@@ -182,7 +182,7 @@ def stack(hidden, head):
 
 
 def greedy_pretrain(data, depth, width, epochs_per_stage, seed, on_stage=None):
-    """Greedy layer-wise supervised pre-training (note 004, "Supervised pre-training"):
+    """Greedy layer-wise supervised pre-training ([Ravasi, "Supervised pre-training"]):
     stage k trains a new hidden layer and a fresh output layer on top of the k − 1 layers
     trained before, which stay fixed (their output is computed without a graph); the output
     layer of a stage is discarded when the next stage starts.  Returns (hidden layers, last
@@ -336,9 +336,9 @@ def main():
     print(f"  * momentum: lowest last-epoch loss with {best_mom} ({warm[best_mom][-1]:.4f}); the warm-up starts "
           "cautiously (μ = 0.5) and only reaches 0.99 at the end of the run.")
     print(f"  * greedy pre-training + fine-tuning reaches test accuracy {greedy_acc:.3f}; the same {depth}-layer sigmoid "
-          f"MLP trained from scratch for as many epochs: {scratch_curve[-1]:.3f} (vanishing gradients, note 004).")
+          f"MLP trained from scratch for as many epochs: {scratch_curve[-1]:.3f} (vanishing gradients, [Ravasi]).")
     print("  * on the cliff plain SGD's first step is enormous; clipping bounds it by lr·th, and NGD bounds every step "
-          "by λ — note 001 §2: clipping acts only on large gradients, normalization on all of them.")
+          "by λ — [Yu et al. 2017, §2]: clipping acts only on large gradients, normalization on all of them.")
     print(f"  * the Polyak average is {d_it[-1] / d_av[-1]:.1f}× closer to θ* than the last iterate: it averages "
           "away the bouncing that a constant step size leaves.")
     print("wrote " + ", ".join(str(f) for f in files))

@@ -1,6 +1,6 @@
 # Tutorial 12 — Kim's (2014) one-layer sentence CNN for sentiment, six optimizers (Table 4).
 #
-# Follows: note 001 (001_98c6ef706a98c477.txt) §4.5 "Sentiment analysis with convolution neural
+# Follows: [Yu et al. 2017, §4.5] "Sentiment analysis with convolution neural
 # network": Rotten Tomatoes sentence polarity (10,662 snippets, ~90% train / 10% validation), the
 # single-layer CNN of Kim (2014) with a randomly initialized 128-dimensional word embedding, and the
 # best validation accuracy of AdamNG, Adam, AdaGradNG, AdaGrad, SGDMNG and SGDM (Table 4:

@@ -1,7 +1,7 @@
 """Curvature tools: Hessian-vector products (forward-over-reverse, i.e. Pearlmutter's
 R-operator, or reverse-over-reverse) and Gauss-Newton products (J v by forward mode, Jᵀu by
 reverse mode), the dense Hessian for small models, the spectrum (power iteration, Lanczos,
-Hutchinson), conjugate gradient and note 004's step-safety bound.  See docs/curvature.md.
+Hutchinson), conjugate gradient and [Ravasi]'s step-safety bound.  See docs/curvature.md.
 
 The closure contract: ``loss_fn()`` returns the scalar loss Tensor at the current
 ``params.data`` (the model's parameters are views into it); ``output_fn()`` returns the

@@ -1,6 +1,6 @@
 """Linear conjugate gradient on products only, reporting negative curvature.
 
-Note 002 (002_3de7ef65372a02f2.txt), "Conjugate Gradient Methods", points to Møller 1993
+[Misra, "Conjugate Gradient Methods"], points to Møller 1993
 and Martens 2010, both built on CG: solve A x = b for symmetric A by minimizing the
 quadratic φ(x) = ½xᵀAx − bᵀx along A-conjugate directions (Hestenes & Stiefel 1952;
 Nocedal & Wright, Algorithm 5.3 with a preconditioner M):

@@ -8,7 +8,7 @@ parameters unless ``force=True``, saying how much memory it would take.
 
 ``hessian_diagonal`` gives diag(H) exactly (n products) or by the stochastic estimate
 diag(H) ≈ E[v ⊙ Hv] with Rademacher v (Bekas, Kokiopoulou & Saad 2007; the curvature
-estimate behind note 002's "Fancy RMSProp" ("No more pesky learning rates") and
+estimate behind [Misra]'s "Fancy RMSProp" ("No more pesky learning rates") and
 equilibrated SGD): for v_i = ±1, E[v_i (Hv)_i] = Σ_j H_ij E[v_i v_j] = H_ii.
 """
 

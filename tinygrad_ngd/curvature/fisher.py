@@ -1,7 +1,7 @@
 """Fisher-vector products: the true Fisher of softmax and Gaussian outputs, and the
 empirical Fisher from per-example gradients.
 
-Note 002 (002_3de7ef65372a02f2.txt), "Natural Gradients": the natural gradient is
+[Misra, "Natural Gradients"]: the natural gradient is
 f'_N = F_θ⁻¹ f' with F the Fisher information matrix, the metric tensor G of
 "Gradients and orthonormal coordinates" that measures distance between the model's
 predictive distributions instead of between raw parameter vectors.  For a model

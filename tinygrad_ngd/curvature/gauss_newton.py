@@ -3,8 +3,8 @@
 Write the loss as L(θ) = ℓ(z(θ)) with z the network's output (logits or predictions).
 Its Hessian splits into  ∇²L = Jᵀ H_ℓ J + Σ_k (∂ℓ/∂z_k) ∇²z_k ; dropping the second
 term leaves the Gauss-Newton matrix G = Jᵀ H_ℓ J, positive semi-definite whenever H_ℓ
-is — the curvature matrix of Hessian-free optimization (Martens 2010, which note 002
-(002_3de7ef65372a02f2.txt), "Conjugate Gradient Methods", points to).  For
+is — the curvature matrix of Hessian-free optimization (Martens 2010, which [Misra]
+, "Conjugate Gradient Methods", points to).  For
 softmax-cross-entropy G is also the Fisher matrix of the model's predictive
 distribution, so natural-gradient code builds on :class:`OutputJacobian` and
 :class:`GaussNewtonOperator` with its own output metric.

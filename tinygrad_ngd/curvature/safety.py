@@ -1,6 +1,6 @@
-"""Is a gradient step safe?  Note 004's second-order bound.
+"""Is a gradient step safe?  [Ravasi]'s second-order bound.
 
-Note 004 (004_afb8093925c778b0.txt), "Ill-conditioning": the second-order Taylor
+[Ravasi, "Ill-conditioning"]: the second-order Taylor
 expansion at θ₀ evaluated at the gradient step θ = θ₀ − αg is
 
     J(θ₀ − αg) ≈ J(θ₀) − α gᵀg + ½ α² gᵀHg
@@ -35,7 +35,7 @@ class StepSafety(NamedTuple):
 
 
 def step_safety(g=None, Hg=None, alpha: float | None = None, *, loss_fn=None, params=None) -> StepSafety:
-    """Note 004's analysis of the step −αg.
+    """[Ravasi]'s analysis of the step −αg.
 
     Give the flat gradient ``g`` and ``Hg`` = H g, or ``loss_fn`` and ``params`` to
     compute whichever is missing (g by backward, Hg by :func:`hvp`).  ``alpha`` > 0 is

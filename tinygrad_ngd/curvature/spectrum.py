@@ -1,6 +1,6 @@
 """The Hessian's spectrum from products only: power iteration, Lanczos, Hutchinson's trace.
 
-Note 004 (004_afb8093925c778b0.txt), "Ill-conditioning": the convergence of first-order
+[Ravasi, "Ill-conditioning"]: the convergence of first-order
 methods is governed by the Hessian's condition number, the ratio of its largest to its
 smallest eigenvalue; a step −αg is safe only while α stays below 2gᵀg/gᵀHg, and gᵀHg is
 at most λ_max gᵀg.  These routines measure those quantities on a real network without

@@ -1,6 +1,6 @@
 """Image augmentation and standardization on host NumPy batches ``(n, C, H, W)``.
 
-Note 001 §4.2 (after He et al. 2016): "4 pixels are padded on each side, and a 32×32
+[Yu et al. 2017, §4.2] (after He et al. 2016): "4 pixels are padded on each side, and a 32×32
 crop is randomly sampled from the padded image or its horizontal flip", and images
 are standardized "by subtracting the means and dividing the variance for each
 channel" (i.e. by the per-channel standard deviation).
@@ -100,7 +100,7 @@ class Compose:
 
 
 def cifar_augmentation(mean=None, std=None, padding: int = 4) -> Compose:
-    """Note 001 §4.2's training transform: pad-4 random crop, random horizontal flip, then
+    """[Yu et al. 2017, §4.2]'s training transform: pad-4 random crop, random horizontal flip, then
     (if ``mean``/``std`` are given) per-channel standardization."""
     ts = [RandomCrop(padding), RandomHorizontalFlip(0.5)]
     if mean is not None:

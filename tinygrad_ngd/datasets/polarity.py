@@ -1,11 +1,11 @@
 """Sentence polarity (Pang & Lee 2005, "rt-polarity": 5,331 positive + 5,331 negative
-movie-review snippets), the sentiment task of note 001 §4.5 (Kim's 2014 one-layer CNN).
+movie-review snippets), the sentiment task of [Yu et al. 2017, §4.5] (Kim's 2014 one-layer CNN).
 
 * Tokenization: Kim's ``clean_str`` from ``CNN_sentence/process_data.py``, verbatim —
   including its quirk that ``(``, ``)`` and ``?`` become the tokens ``\\(``, ``\\)``,
   ``\\?`` (the backslash of the replacement string survives ``re.sub``).  Files are
   read as Latin-1 (the original's encoding), one snippet per ``\\n``-terminated line.
-* Split: note 001 §4.5 "randomly select around 90% for training and 10% for
+* Split: [Yu et al. 2017, §4.5] "randomly select around 90% for training and 10% for
   validation" — made deterministic and stratified: a seeded permutation of each class
   sends ``round(valid_fraction · n_class)`` snippets to validation.
 * Vocabulary from the training split: ``<pad>`` = 0, ``<unk>`` = 1, then words by

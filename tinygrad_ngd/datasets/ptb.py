@@ -1,6 +1,6 @@
 """Penn Treebank, word level (Mikolov's preprocessed ``ptb.{train,valid,test}.txt``).
 
-Note 001 §4.4 trains a 2-layer LSTM language model on it (929k/73k/82k words,
+[Yu et al. 2017, §4.4] trains a 2-layer LSTM language model on it (929k/73k/82k words,
 vocabulary ~10k, batch 100, BPTT 40/400/1000).  Processing as in Zaremba et al.
 (2014) and PyTorch's word_language_model: every line's whitespace-separated words
 followed by ``<eos>``; the vocabulary is built from the training file (ids by

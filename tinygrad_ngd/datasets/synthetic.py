@@ -7,12 +7,12 @@ backend: wrap ``x`` in a Tensor yourself, or feed ``grad(x)`` to an optimizer's
 ``step(grad=...)``.
 
 * :class:`QuadraticBowl` — ½(x−x*)ᵀA(x−x*) with chosen condition number and rotation
-  (note 004: ill-conditioning, the step bound ½α²gᵀHg vs αgᵀg).
+  ([Ravasi]: ill-conditioning, the step bound ½α²gᵀHg vs αgᵀg).
 * :class:`Rosenbrock`, :class:`Beale` — the classic curved valleys.
 * :class:`NoisyQuadratic` — g_k(θ) = A(θ − θ*) + ξ_k with A, θ*, ξ_k drawn from a seed
   (the golden-trajectory problem: every optimizer run on it is reproducible anywhere).
 * :class:`LogisticRegression` — on generated data.
-* :class:`ExponentialLoss1D` — note 000 §1: L(x) = λ e^{−γx}, where Newton's step is
+* :class:`ExponentialLoss1D` — [Kolasiński 2018, §1]: L(x) = λ e^{−γx}, where Newton's step is
   x + η/γ whatever x (the normalizing property), while gradient descent's step is
   ηλγe^{−γx}.
 """
@@ -301,7 +301,7 @@ class LogisticRegression(Problem):
 
 
 class ExponentialLoss1D:
-    """Note 000 §1: L(x) = λ e^{−γx} (λ = ``scale``), elementwise on scalars or arrays.
+    """[Kolasiński 2018, §1]: L(x) = λ e^{−γx} (λ = ``scale``), elementwise on scalars or arrays.
 
     L' = −γλe^{−γx}, L'' = γ²λe^{−γx}.  Gradient descent x ← x + ηγλe^{−γx} takes huge
     steps for x ≪ 0 and vanishing ones for x ≫ 0; Newton x ← x − η L'/L'' = x + η/γ

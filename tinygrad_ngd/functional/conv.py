@@ -13,8 +13,8 @@ conv2d = transpose(reshape(linear(im2col(x), W₂, b))).  The flat index is buil
 geometry and cached (a scatter-add through it is faster than a loop over kernel offsets
 and far faster than ``add.at`` with tuple indices).
 
-The layers that use these ops implement the convolutional networks of note 001
-(001_98c6ef706a98c477.txt, §4.2 ResNets on CIFAR, §4.5 the sentence CNN).
+The layers that use these ops implement the convolutional networks of [Yu et al. 2017]
+(§4.2 ResNets on CIFAR, §4.5 the sentence CNN).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Embedding lookup: rows of a weight matrix picked by integer ids.
 
-The word embeddings of note 001 (001_98c6ef706a98c477.txt): the 200-dimensional input
+The word embeddings of [Yu et al. 2017]: the 200-dimensional input
 of the PTB language model (§4.4) and the 128-dimensional one of the sentence CNN (§4.5).
 y[…, :] = W[ids[…], :] is linear in W; its backward is a scatter-add of the output
 gradient into the rows named by ids (a word used twice gets both contributions), done

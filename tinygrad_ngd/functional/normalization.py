@@ -1,11 +1,11 @@
 """Batch normalization (Ioffe & Szegedy 2015) with PyTorch's semantics.
 
-Note 002 (002_3de7ef65372a02f2.txt, "Batch Normalization"), per channel over the m
+[Misra, "Batch Normalization"], per channel over the m
 values of a mini-batch:
 
     μ = (1/m) Σ xᵢ,   σ² = (1/m) Σ (xᵢ − μ)²,   x̂ᵢ = (xᵢ − μ) / √(σ² + ε),   yᵢ = γ x̂ᵢ + β
 
-and note 004 (004_afb8093925c778b0.txt, "Batch Normalization"): at test time μ and σ are
+and [Ravasi, "Batch Normalization"]: at test time μ and σ are
 "taken from a running mean computed during training".  PyTorch's conventions are kept:
 ε = 1e-5; the biased σ² normalizes; the running variance stores the *unbiased*
 m/(m−1)·σ²; running ← (1 − momentum)·running + momentum·batch with momentum 0.1
@@ -50,7 +50,7 @@ def _reduce_axes(x):
 
 
 def batch_statistics(x):
-    """μ and the biased σ² of each channel, shaped to broadcast against x (note 002)."""
+    """μ and the biased σ² of each channel, shaped to broadcast against x ([Misra])."""
     axes = _reduce_axes(x)
     mu = mean(x, axes, keepdims=True)
     d = x - mu

@@ -6,7 +6,7 @@ backward is the scatter-add of gy to those positions (PyTorch's rule: the first 
 of a window takes the whole gradient), and the backward of that scatter-add is the
 gather again, so the second derivative (zero in x, the routing in gy) is exact.
 Average pooling is linear: the mean of each im2col row.  Global average pooling is the
-mean over H and W (the head of the CIFAR ResNets of note 001, §4.2).
+mean over H and W (the head of the CIFAR ResNets of [Yu et al. 2017, §4.2]).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """LSTM (Hochreiter & Schmidhuber 1997) with PyTorch's gate order i, f, g, o.
 
-The 2-layer LSTM language model of note 001 (001_98c6ef706a98c477.txt, §4.4).  For one
+The 2-layer LSTM language model of [Yu et al. 2017, §4.4].  For one
 time step, with pre-activations  a = x Wᵢₕᵀ + bᵢₕ + h Wₕₕᵀ + bₕₕ  split into four blocks:
 
     i = σ(aᵢ),  f = σ(a_f),  g = tanh(a_g),  o = σ(a_o)

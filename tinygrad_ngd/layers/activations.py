@@ -1,6 +1,6 @@
 """Activation modules: thin layers over the functional primitives, PyTorch's names and
 arguments (nn.Sigmoid, nn.Tanh, nn.ReLU, nn.Softplus, nn.Softmax, nn.LogSoftmax,
-nn.Identity).  Note 001 (001_98c6ef706a98c477.txt) §4.1 trains deep MLPs of sigmoid
+nn.Identity).  [Yu et al. 2017, §4.1] trains deep MLPs of sigmoid
 layers; the derivative rules live in ``functional/activations.py``.
 """
 

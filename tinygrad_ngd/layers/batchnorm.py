@@ -1,7 +1,7 @@
 """BatchNorm1d and BatchNorm2d with PyTorch's semantics and buffers.
 
-Note 002 (002_3de7ef65372a02f2.txt, "Batch Normalization") gives the transform
-y = γ (x − μ)/σ + β with batch statistics; note 004 (004_afb8093925c778b0.txt, "Batch
+[Misra, "Batch Normalization"] gives the transform
+y = γ (x − μ)/σ + β with batch statistics; [Ravasi] ("Batch
 Normalization") uses running statistics at test time.  As PyTorch: ε = 1e-5,
 momentum = 0.1 (None: cumulative average), learnable ``weight`` γ = 1 and ``bias`` β = 0
 (affine=True), buffers ``running_mean`` = 0, ``running_var`` = 1 and

@@ -1,6 +1,6 @@
 """Conv2d and Conv1d layers (PyTorch's nn.Conv2d / nn.Conv1d, no dilation, groups=1).
 
-The convolutional networks of note 001 (001_98c6ef706a98c477.txt): the CIFAR ResNets
+The convolutional networks of [Yu et al. 2017]: the CIFAR ResNets
 (§4.2) and the one-layer sentence CNN of Kim (2014) (§4.5).  The weight has PyTorch's
 layout (out_channels, in_channels, kh, kw) and default initialization
 (kaiming_uniform with a = √5, i.e. U(−1/√fan_in, 1/√fan_in) with fan_in = in·kh·kw, for

@@ -1,8 +1,8 @@
 """Dense (fully connected) layer: y = x Wᵀ + b, PyTorch's nn.Linear.
 
 The weight has PyTorch's layout (out_features, in_features) so a torch state_dict loads
-as is.  Its weight and bias form one block xⁱ of note 001 (001_98c6ef706a98c477.txt),
-§4 ("the weight matrix and the bias … used in the ith layer").
+as is.  Its weight and bias form one block xⁱ of [Yu et al. 2017,
+§4] ("the weight matrix and the bias … used in the ith layer").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 In training each element is kept with probability 1 − p and scaled by 1/(1 − p), so the
 expected output equals the input and evaluation needs no rescaling (identity in eval).
-Note 001 (001_98c6ef706a98c477.txt) §4.4 uses dropout 0.5 in its LSTM language model.
+[Yu et al. 2017, §4.4] uses dropout 0.5 in its LSTM language model.
 The mask is drawn on the host from ``B.host_rng()`` and moved, so one seed gives the
 same mask on NumPy and CuPy.
 """

@@ -1,6 +1,6 @@
 """Embedding layer (PyTorch's nn.Embedding): a (num_embeddings, embedding_dim) table.
 
-The randomly initialized word embeddings of note 001 (001_98c6ef706a98c477.txt): 200
+The randomly initialized word embeddings of [Yu et al. 2017]: 200
 dimensions in the PTB language model (§4.4), 128 in the sentence CNN (§4.5).  The weight
 is drawn N(0, 1) on the host, as PyTorch; ``padding_idx`` (optional) names a row that is
 initialized to zero and receives no gradient.

@@ -1,11 +1,11 @@
 """LSTM layer with PyTorch's nn.LSTM interface, parameter names and gate order.
 
-The 2-layer, 200-unit LSTM language model of note 001 (001_98c6ef706a98c477.txt, §4.4).
+The 2-layer, 200-unit LSTM language model of [Yu et al. 2017, §4.4].
 Parameters per layer k, in PyTorch's order: ``weight_ih_l{k}`` (4H, I_k),
 ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}`` (4H,), ``bias_hh_l{k}`` (4H,), rows in gate
 order i, f, g, o; all initialized U(−1/√H, 1/√H) as PyTorch (host draw, in that order).
 
-Truncated back-propagation through time (the "BPTT length" of note 001 §4.4): run a
+Truncated back-propagation through time (the "BPTT length" of [Yu et al. 2017, §4.4]): run a
 long sequence in windows and carry the state across windows *detached*, so each
 backward stops at the window's start while the forward state still flows on::
 
@@ -71,7 +71,7 @@ class LSTM(Module):
                 setattr(self, f"bias_hh_l{k}", Parameter(init.uniform((4 * H,), -bound, bound, dtype)))
 
     def parameter_blocks(self):
-        """One FlatParameters block per stacked layer ("l0", "l1", …): note 001 §4.4
+        """One FlatParameters block per stacked layer ("l0", "l1", …): [Yu et al. 2017, §4.4]
         normalizes the gradient of each LSTM layer separately."""
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
         return [(f"l{k}", [f"{n}_l{k}" for n in names if getattr(self, f"{n}_l{k}", None) is not None])

@@ -2,7 +2,7 @@
 
 Parameter order is the order of assignment in ``__init__`` (Python dicts keep insertion
 order), never a set or a hash, so FlatParameters' block order — the x = (x¹, …, x^B) of
-note 001 (001_98c6ef706a98c477.txt), eq. (1) — is the same in every process.  Names,
+[Yu et al. 2017, eq. (1)] — is the same in every process.  Names,
 shapes and layouts follow PyTorch, so ``{k: v.numpy() for k, v in
 torch_module.state_dict().items()}`` loads as is.
 """

@@ -1,8 +1,8 @@
 """Pooling layers: MaxPool2d, AvgPool2d (PyTorch's) and GlobalAvgPool2d.
 
 Thin wrappers over ``functional.pooling``; see there for the max-pool gather/scatter
-pair.  GlobalAvgPool2d is the head of the CIFAR ResNets of note 001
-(001_98c6ef706a98c477.txt, §4.2): (N, C, H, W) → (N, C).
+pair.  GlobalAvgPool2d is the head of the CIFAR ResNets of [Yu et al. 2017]
+(§4.2): (N, C, H, W) → (N, C).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Residual networks for CIFAR (He et al. 2016a, §4.2): the ResNet-(6n+2) family.
 
-Note 001 (001_98c6ef706a98c477.txt, §4.2, Tables 1–2) trains ResNet-20/32/44/56/110 with
+[Yu et al. 2017, §4.2] (Tables 1–2) trains ResNet-20/32/44/56/110 with
 batch-norm on CIFAR-10/100.  The architecture (He et al. 2016a, "Deep Residual Learning
 for Image Recognition", CIFAR section):
 
@@ -13,7 +13,7 @@ depth = 6n + 2.  A basic block is  ReLU(BN(conv3×3(ReLU(BN(conv3×3(x))))) + sh
 The shortcut is the identity when the shape is kept; when it changes it is either a
 1×1 convolution with stride 2 followed by BN (option "B", the default) or He et al.'s
 parameter-free option "A" (subsample by 2 and pad the new channels with zeros).
-Initialization follows He et al. (2015) as note 001 states ("The weight initialization
+Initialization follows He et al. (2015) as [Yu et al. 2017] states ("The weight initialization
 is the same as He et al. (2015)"): conv weights N(0, 2/(k·k·out_channels)) (fan_out, as
 fb.resnet.torch), BN γ = 1, β = 0; the Dense layer keeps PyTorch's default.
 """

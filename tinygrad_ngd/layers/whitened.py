@@ -1,6 +1,6 @@
 """WhitenedDense: the PRONG reparametrization of a dense layer (Natural Neural Networks).
 
-Note 002 (002_3de7ef65372a02f2.txt), "Reparametrization" (Desjardins, Simonyan, Pascanu,
+[Misra, "Reparametrization"] (Desjardins, Simonyan, Pascanu,
 Kavukcuoglu 2015):
 
     hᵢ = fᵢ(Vᵢ Uᵢ₋₁ (hᵢ₋₁ − cᵢ) + dᵢ)

@@ -4,7 +4,7 @@ from .base import Optimizer
 
 __all__ = ["Optimizer"]
 
-# The normalized-gradient family (notes 000 and 001)
+# The normalized-gradient family ([Kolasiński 2018] and [Yu et al. 2017])
 from .adagrad_bng import AdaGradBNG  # noqa: E402
 from .adaptive_ngd import AdaptiveNGD  # noqa: E402
 from .block_normalized import BlockNormalized  # noqa: E402
@@ -17,7 +17,7 @@ from .wrapper import GradientWrapper  # noqa: E402
 __all__ += ["NGD", "AdaptiveNGD", "BlockNormalized", "NGAdap", "ClipGradNorm", "AdaGradBNG", "SGDBB",
             "GradientWrapper"]
 
-# First-order methods of notes 002-004 and PyTorch's torch.optim equivalents
+# First-order methods of [Misra], [Soto], [Ravasi] and PyTorch's torch.optim equivalents
 from .adadelta import Adadelta  # noqa: E402
 from .adagrad import Adagrad  # noqa: E402
 from .adam import Adam, AdamW  # noqa: E402
@@ -45,13 +45,13 @@ __all__ += ["SGD", "SGDHistory", "Rprop", "DeltaBarDelta", "Adagrad", "RMSprop",
             "MultiStepLR", "ExponentialLR", "LinearLR", "ReduceLROnPlateau", "LinearDecayToConstant",
             "MomentumWarmup"]
 
-# Natural gradient and PRONG (note 002, "Natural Gradients", "PRONG")
+# Natural gradient and PRONG ([Misra, "Natural Gradients", "PRONG"])
 from .natural_gradient import CGNotConverged, NaturalGradient  # noqa: E402
 from .prong import PRONG  # noqa: E402
 
 __all__ += ["NaturalGradient", "CGNotConverged", "PRONG"]
 
-# Curvature-using methods (notes 000 §1, 002, 003, 004): Newton, truncated Newton,
+# Curvature-using methods ([Kolasiński 2018, §1], [Misra], [Soto], [Ravasi]): Newton, truncated Newton,
 # Hessian-free, scaled conjugate gradient, vSGD, equilibrated SGD
 from .esgd import ESGD  # noqa: E402
 from .hessian_free import HessianFree  # noqa: E402

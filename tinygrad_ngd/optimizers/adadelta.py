@@ -1,4 +1,4 @@
-"""AdaDelta (Zeiler 2012): note 002 (002_3de7ef65372a02f2.txt, "AdaDelta Update Rule").
+"""AdaDelta (Zeiler 2012): [Misra, "AdaDelta Update Rule"].
 
     r_t = γ₁·r_{t−1} + (1 − γ₁)·f′(θ_t)²          (decaying average of squared gradients)
     v_t = α·√(p_t) / √(r_t) · f′(θ_t)             (update in the units of θ)

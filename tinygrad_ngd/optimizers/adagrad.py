@@ -1,8 +1,8 @@
-"""AdaGrad (Duchi et al. 2011): note 004 (004_afb8093925c778b0.txt, "AdaGrad"),
-note 002 ("Adaptive Gradient (AdaGrad)"), note 003 ("AdaGrad"), note 001 (AdaGrad
-baseline of §4, 001_98c6ef706a98c477.txt).
+"""AdaGrad (Duchi et al. 2011): [Ravasi, "AdaGrad"],
+[Misra, "Adaptive Gradient (AdaGrad)"], [Soto, "AdaGrad"], [Yu et al. 2017] (AdaGrad
+baseline of §4).
 
-Note 004:
+[Ravasi]:
     r_{i+1} = r_i + g_{i+1}·g_{i+1}                 (running sum of squared gradients)
     Δθ_{i+1} = −α / (δ + √r_{i+1}) · g_{i+1},        δ = 1e-6 in the note
 
@@ -10,12 +10,12 @@ PyTorch (``torch.optim.Adagrad``) is the same rule with δ = eps = 1e-10 by defa
 ``lr_decay`` (α_t = α / (1 + (t − 1)·lr_decay)), ``initial_accumulator_value`` (r₀) and
 coupled ``weight_decay``.  ``eps_mode`` says where ε goes:
 
-* ``"outside_sqrt"`` (default): α·g / (√r + ε) — PyTorch, Keras, note 004 (pass
+* ``"outside_sqrt"`` (default): α·g / (√r + ε) — PyTorch, Keras, [Ravasi] (pass
   ``eps=1e-6`` for the note's δ);
-* ``"none"``: α·g / √r — notes 002 and 003 write no ε (a coordinate whose gradients
+* ``"none"``: α·g / √r — [Misra] and [Soto] write no ε (a coordinate whose gradients
   have all been 0 then divides 0 by 0).
 
-Symbols: lr = α (note 004, 002) = η (note 003); eps = δ; state ``sum`` = r.
+Symbols: lr = α ([Ravasi], [Misra]) = η ([Soto]); eps = δ; state ``sum`` = r.
 """
 
 from __future__ import annotations

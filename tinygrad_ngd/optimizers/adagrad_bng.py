@@ -1,6 +1,6 @@
-"""AdaGradBNG: AdaGrad with block-normalized gradient, note 001 Appendix Algorithm 2.
+"""AdaGradBNG: AdaGrad with block-normalized gradient, [Yu et al. 2017, Appendix Algorithm 2].
 
-Note 001 (001_98c6ef706a98c477.txt), Appendix, Algorithm 2:
+[Yu et al. 2017, Appendix, Algorithm 2]:
 
   3: g_t^i = F′_i(x_t, ξ_t) / ‖F′_i(x_t, ξ_t)‖₂
   4: g_{1:t} = [g_1, …, g_t];  s_t = (‖g_{1:t,1}‖₂, …, ‖g_{1:t,d}‖₂)
@@ -23,7 +23,7 @@ from .norms import l2_norm, safe_divide, scope_slices
 
 
 class AdaGradBNG(Optimizer):
-    """AdaGrad with block-normalized gradient (note 001, Appendix, Algorithm 2).
+    """AdaGrad with block-normalized gradient ([Yu et al. 2017, Appendix, Algorithm 2]).
 
     Arguments → the note's symbols:
       lr     η > 0 (scalar, or one value per block)

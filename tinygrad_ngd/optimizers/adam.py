@@ -1,14 +1,14 @@
 """Adam (Kingma & Ba 2015) with AMSGrad and decoupled weight decay (AdamW).
 
-Note 004 (004_afb8093925c778b0.txt, "ADAM"):
+[Ravasi, "ADAM"]:
 
     v_{i+1} = ρ₁·v_i + (1 − ρ₁)·g              (velocity: first moment)
     r_{i+1} = ρ₂·r_i + (1 − ρ₂)·g·g            (scaling: second moment)
     v̂ = v/(1 − ρ₁^{i+1}),   r̂ = r/(1 − ρ₂^{i+1})   (bias corrections)
     Δθ = −α·v̂/(δ + √r̂),     δ = 1e-6 in the note
 
-Notes 002 and 003 write the same algorithm with (r, p) resp. (r, v) for the moments;
-note 002 writes no ε, and both print the bias corrections differently (1 − (1 − γ)^t,
+[Misra] and [Soto] write the same algorithm with (r, p) resp. (r, v) for the moments;
+[Misra] writes no ε, and both print the bias corrections differently (1 − (1 − γ)^t,
 resp. a constant 1 − γ) — read as the standard 1 − γ^t, which is what is implemented.
 
 PyTorch (``torch.optim.Adam`` / ``AdamW``; the default here) uses δ = eps = 1e-8 in the
@@ -20,17 +20,17 @@ their §2), algebraically identical and one array pass cheaper:
 where ε̂ depends on ``eps_mode`` (who uses which):
 
 * ``"outside_sqrt"`` (default): ε̂ = ε·√(1 − β₂ᵗ), i.e. ε added to √v̂ — PyTorch, optax,
-  note 004 (pass ``eps=1e-6`` for the note's δ);
+  [Ravasi] (pass ``eps=1e-6`` for the note's δ);
 * ``"hat"``: ε̂ = ε, added to the *uncorrected* √v — Keras / TensorFlow's Adam
   (``epsilon`` is "epsilon hat" in their docs);
-* ``"none"``: ε̂ = 0 — note 002 writes no ε.
+* ``"none"``: ε̂ = 0 — [Misra] writes no ε.
 
 Options as in PyTorch: ``amsgrad`` (divide by the running maximum of v — Reddi et al.
 2018), ``weight_decay`` coupled (added to g, L2) or, with ``decoupled_weight_decay=True``
 (= :class:`AdamW`), applied as θ ← θ·(1 − α·λ) before the step (Loshchilov & Hutter).
 
-Symbols: lr = α (notes 002, 004) = η (note 003); betas = (ρ₁, ρ₂) (note 004) = (γ₁, γ₂)
-(notes 002, 003); eps = δ (note 004) = ε (note 003); states ``exp_avg`` = v (note 004's
+Symbols: lr = α ([Misra], [Ravasi]) = η ([Soto]); betas = (ρ₁, ρ₂) ([Ravasi]) = (γ₁, γ₂)
+([Misra], [Soto]); eps = δ ([Ravasi]) = ε ([Soto]); states ``exp_avg`` = v ([Ravasi]'s
 velocity) and ``exp_avg_sq`` = r.
 """
 

@@ -1,4 +1,4 @@
-"""AdaMax (Kingma & Ba 2015, §7.1): note 002 (002_3de7ef65372a02f2.txt, "AdaMax").
+"""AdaMax (Kingma & Ba 2015, §7.1): [Misra, "AdaMax"].
 
     r_t = γ₁·r_{t−1} + (1 − γ₁)·f′(θ_t)
     p_t = max(γ₂·p_{t−1}, |f′(θ_t)|)              (exponentially weighted infinity norm)
@@ -7,7 +7,7 @@
 
 PyTorch (``torch.optim.Adamax``, implemented here) adds ε inside the max,
 p_t = max(γ₂·p_{t−1}, |g| + ε), so p > 0 even where every gradient so far was 0;
-note 002 writes no ε (``eps_mode="none"``: then such a coordinate computes 0/0).
+[Misra] writes no ε (``eps_mode="none"``: then such a coordinate computes 0/0).
 
 Symbols: lr = α; betas = (γ₁, γ₂); eps = ε; states ``exp_avg`` = r, ``exp_inf`` = p.
 """

@@ -1,6 +1,6 @@
-"""NGD with the online steepest-descent learning rate: note 000, Algorithm 1.
+"""NGD with the online steepest-descent learning rate: [Kolasiński 2018, Algorithm 1].
 
-Note 000 (000_ddbaaaf39d5fc69e.txt) §3 tunes λ by gradient descent on λ itself, using
+[Kolasiński 2018, §3] tunes λ by gradient descent on λ itself, using
 ∂L(θ^(k+1)(λ))/∂λ = −G^(k+1)ᵀ Ĝ^(k):
 
   additive form (§3):        λ^(k+1) = λ^(k) + β G^(k)ᵀ Ĝ^(k−1)
@@ -51,7 +51,7 @@ def lambda_update(lam, g, g_prev, *, form, beta, lr_min, lr_max, norm="l2"):
 
 
 class AdaptiveNGD(Optimizer):
-    """Normalized gradient descent with a per-block adaptive learning rate (note 000,
+    """Normalized gradient descent with a per-block adaptive learning rate ([Kolasiński 2018],
     Algorithm 1; §3–§5).  The λ rule is :func:`lambda_update`; the step's velocity is
     :func:`.ngd.velocity`, the same function NGD uses.
 
@@ -82,7 +82,7 @@ class AdaptiveNGD(Optimizer):
         check_number("beta", beta)
         if form == "multiplicative" and not -1 < beta < 1:
             raise ValueError(f"invalid beta: {beta!r} (the multiplicative form needs -1 < beta < 1 "
-                             "so that 1 + beta*cos stays positive, note 000 §3.1)")
+                             "so that 1 + beta*cos stays positive, [Kolasiński 2018, §3.1])")
         check_positive("lr_min", lr_min)
         check_positive("lr_max", lr_max)
         check_range("lr_min", lr_min, "lr_max", lr_max)

@@ -1,6 +1,6 @@
-"""Iterate averaging: Polyak averaging (note 004) and averaged SGD (ASGD).
+"""Iterate averaging: Polyak averaging ([Ravasi]) and averaged SGD (ASGD).
 
-Note 004 (004_afb8093925c778b0.txt, "Polyak Averaging"): instead of the last iterate,
+[Ravasi, "Polyak Averaging"]: instead of the last iterate,
 use the average of the last N iterates
 
     θ̄ = (1/N)·Σ_{i=0}^{N−1} θ_{N_it − i}
@@ -46,7 +46,7 @@ def evaluate_at(params, theta):
 
 
 class PolyakAverage:
-    """Average of the last ``window`` iterates (note 004).  Call :meth:`update` after each
+    """Average of the last ``window`` iterates ([Ravasi]).  Call :meth:`update` after each
     optimizer step; :meth:`average` returns θ̄; ``with avg.swapped(): evaluate()``."""
 
     def __init__(self, params, window: int):

@@ -1,6 +1,6 @@
-"""BlockNormalized: note 001's generic Block-Normalized Gradient (BNG) method.
+"""BlockNormalized: [Yu et al. 2017]'s generic Block-Normalized Gradient (BNG) method.
 
-Note 001 (001_98c6ef706a98c477.txt) §3, Algorithm 1:
+[Yu et al. 2017, §3, Algorithm 1]:
 
   3: g_t^i = F′_i(x_t, ξ_t) / ‖F′_i(x_t, ξ_t)‖₂      (each block i = one layer)
   4: g_t = (g_t^1, …, g_t^B); choose step sizes τ_t
@@ -19,11 +19,11 @@ from .wrapper import GradientWrapper
 
 
 class BlockNormalized(GradientWrapper):
-    """Feed ``base_optimizer`` the block-normalized gradient (note 001, Algorithm 1).
+    """Feed ``base_optimizer`` the block-normalized gradient ([Yu et al. 2017, Algorithm 1]).
 
     Arguments → the note's symbols:
       base_optimizer  the step-size rule τ_t (SGD, momentum SGD, Adagrad, Adam, RMSprop, …)
-      norm            ‖·‖ per block: "l2" (note 001) or note 000's "linf", "rms", "std"
+      norm            ‖·‖ per block: "l2" ([Yu et al. 2017]) or [Kolasiński 2018]'s "linf", "rms", "std"
       scope           "block" (x = (x¹, …, x^B), one block per layer) or "global" (B = 1)
       params          optional: checked to be the parameters the base optimizer updates
 

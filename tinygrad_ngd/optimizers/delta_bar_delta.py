@@ -1,4 +1,4 @@
-"""Delta-bar-delta (Jacobs 1988): note 004 (004_afb8093925c778b0.txt, "Adaptive learning
+"""Delta-bar-delta (Jacobs 1988): [Ravasi] ("Adaptive learning
 rates").  Each weight j has its own rate ε_j:
 
     if sign g_{t}^j = sign δ̄_{t−1}^j:  ε_j ← ε_j + κ          (grow additively)

@@ -1,5 +1,5 @@
 """Equilibrated SGD (Dauphin, de Vries & Bengio 2015, "Equilibrated adaptive learning rates
-for non-convex optimization", listed in note 002's references (002_3de7ef65372a02f2.txt)).
+for non-convex optimization", listed in [Misra]'s references).
 
 The equilibration preconditioner D_i = ‖H_{i,·}‖ (the norm of the Hessian's i-th row)
 is estimated without H from Hessian-vector products with Gaussian v:

@@ -1,5 +1,5 @@
-"""Hessian-free optimization (Martens 2010), which note 002 (002_3de7ef65372a02f2.txt),
-"Conjugate Gradient Methods", points to ("Deep Learning via Hessian Free optimization").
+"""Hessian-free optimization (Martens 2010), which [Misra,
+"Conjugate Gradient Methods"], points to ("Deep Learning via Hessian Free optimization").
 
 Each step minimizes the damped quadratic model of f around θ,
     q(p) = f(θ) + gᵀp + ½ pᵀ(G + λI)p,

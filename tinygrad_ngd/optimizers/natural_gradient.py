@@ -1,6 +1,6 @@
 """Natural gradient descent: θ ← θ − lr·(F + λI)⁻¹ ∇L, solved by conjugate gradient.
 
-Note 002 (002_3de7ef65372a02f2.txt), "Natural Gradients": plain gradient descent is the
+[Misra, "Natural Gradients"]: plain gradient descent is the
 step that minimizes ⟨θ, f'⟩ + ‖θ − θ_t‖²/(2α) with distance measured in orthonormal
 parameter coordinates; measuring it instead with the metric tensor G = F (the Fisher
 information matrix) gives the natural gradient f'_N = F⁻¹ f' ("Relationship: Natural

@@ -1,15 +1,15 @@
-"""Newton's method with a dense Hessian: note 000 §1, note 003 (Newton-Raphson in n-D).
+"""Newton's method with a dense Hessian: [Kolasiński 2018, §1], [Soto] (Newton-Raphson in n-D).
 
-Note 000 (000_ddbaaaf39d5fc69e.txt) §1 writes the second-order update as
+[Kolasiński 2018, §1] writes the second-order update as
     θ^(k+1) = θ^(k) − λ H(L^(k))⁻¹ G^(k)
 and shows its normalizing property on L(x) = e^{−γx}: G = −γe^{−γx}, H = γ²e^{−γx}, so
 the step −λ G/H = λ/γ whatever x is, where gradient descent's step λγe^{−γx} explodes
-for x ≪ 0 and vanishes for x ≫ 0.  Note 003 (003_705174833adbb24b.txt), "Second order
+for x ≪ 0 and vanishes for x ≫ 0.  [Soto], "Second order
 gradient descent based methods": x_{n+1} = x_n − γ Hf(x_n)⁻¹ ∇f(x_n), and "matrix
 inversion is not trivial" — so this class solves (H + μI) d = −g once per step (never
 forms H⁻¹), and is meant for small problems: the Hessian is dense (``max_params``).
 
-Symbols: ``lr`` = λ (note 000) = γ (note 003); ``damping`` = μ ≥ 0 (Levenberg-Marquardt
+Symbols: ``lr`` = λ ([Kolasiński 2018]) = γ ([Soto]); ``damping`` = μ ≥ 0 (Levenberg-Marquardt
 damping, μI added to H); ``line_search=True`` backtracks t ∈ {1, ½, ¼, …} on
 θ + t·lr·d until Armijo's condition holds (Nocedal & Wright, Algorithm 3.1).
 """

@@ -1,7 +1,7 @@
 """Truncated Newton (Newton-CG): the Newton step by conjugate gradient on HVPs.
 
-Note 003 (003_705174833adbb24b.txt) warns that the Newton step x − H⁻¹∇f needs a matrix
-inverse "not trivial" to get; note 002 (002_3de7ef65372a02f2.txt), "Conjugate Gradient
+[Soto] warns that the Newton step x − H⁻¹∇f needs a matrix
+inverse "not trivial" to get; [Misra], "Conjugate Gradient
 Methods", points to CG.  Newton-CG solves (H + μI) d = −g only approximately, by CG
 whose products H p are Hessian-vector products (one backward pass each on one gradient
 graph), stopping when ‖r‖ ≤ η‖g‖ with the forcing term η = min(½, √‖g‖) (superlinear

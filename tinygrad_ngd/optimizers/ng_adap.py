@@ -1,6 +1,6 @@
-"""NGAdap: the normalized gradient rescaled by the weight norm (note 001's NG_adap).
+"""NGAdap: the normalized gradient rescaled by the weight norm ([Yu et al. 2017]'s NG_adap).
 
-Note 001 (001_98c6ef706a98c477.txt) §4.2:
+[Yu et al. 2017, §4.2]:
 
   NG_adap := NG × (norm of variable) × α = Grad × ‖w‖/‖g‖ × α
 
@@ -21,12 +21,12 @@ from .wrapper import GradientWrapper
 
 def trust_ratio(w, g, alpha):
     """α ‖w‖₂/‖g‖₂ for one block (0 when ‖g‖ = 0; a zero-weight block gets 0, as the
-    formula says — LARS implementations substitute 1 there, note 001 does not)."""
+    formula says — LARS implementations substitute 1 there, [Yu et al. 2017] does not)."""
     return alpha * safe_divide(l2_norm(w), l2_norm(g))
 
 
 class NGAdap(GradientWrapper):
-    """Feed ``base_optimizer`` g·α‖w‖/‖g‖ per block (note 001 §4.2, NG_adap).
+    """Feed ``base_optimizer`` g·α‖w‖/‖g‖ per block ([Yu et al. 2017, §4.2], NG_adap).
 
     Arguments → the note's symbols:
       base_optimizer  the step-size rule (SGD with momentum, Adam, …)

@@ -1,10 +1,10 @@
 """Normalized gradient descent (NGD) with an optional momentum term.
 
-Note 000 (000_ddbaaaf39d5fc69e.txt) §2:   θ^(k+1) = θ^(k) − λ^(k) G^(k)/‖G^(k)‖
-Note 000 §5 (momentum):                   V^(k) = m V^(k−1) + G^(k)
+[Kolasiński 2018, §2]:   θ^(k+1) = θ^(k) − λ^(k) G^(k)/‖G^(k)‖
+[Kolasiński 2018, §5] (momentum):                   V^(k) = m V^(k−1) + G^(k)
                                           θ^(k+1) = θ^(k) − λ^(k) V^(k)/‖V^(k)‖
-With ``scope="block"`` the division is done per block (per layer), which is note 001's
-Algorithm 1 (001_98c6ef706a98c477.txt) with a constant step size.
+With ``scope="block"`` the division is done per block (per layer), which is [Yu et al. 2017]'s
+Algorithm 1 with a constant step size.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Gradient norms and block normalization: the ‖·‖ of normalized gradient descent.
 
-Note 000 (000_ddbaaaf39d5fc69e.txt) §2 divides the gradient G by "some general
-normalization function" ‖G‖ and lists four; note 001 (001_98c6ef706a98c477.txt) §3,
+[Kolasiński 2018, §2] divides the gradient G by "some general
+normalization function" ‖G‖ and lists four; [Yu et al. 2017, §3],
 Algorithm 1, applies the L2 one to each block (layer) x^i of the parameters:
 
 * ``"linf"``  ‖G‖∞  = max_v |G_v|                    (largest coordinate step = λ)
 * ``"l2"``    ‖G‖₂  = sqrt(Σ_v G_v²)                  (step length = λ)
-* ``"rms"``   ‖G‖₂/√N = sqrt((1/N) Σ_v G_v²)          (note 000's fix of L2's 1/√N shrink)
+* ``"rms"``   ‖G‖₂/√N = sqrt((1/N) Σ_v G_v²)          ([Kolasiński 2018]'s fix of L2's 1/√N shrink)
 * ``"std"``   sqrt((1/N) Σ_v (G_v − Ḡ)²),  Ḡ = (1/N) Σ_v G_v
 
 Two rules hold everywhere here:
@@ -25,21 +25,21 @@ from __future__ import annotations
 from .. import backend as B
 from .checks import check_norm, check_scope
 
-#: the normalization functions of note 000 §2
+#: the normalization functions of [Kolasiński 2018, §2]
 NORMS = ("linf", "l2", "rms", "std")
-#: where a norm is taken: each block (note 001, Algorithm 1) or the whole vector (note 000 §2)
+#: where a norm is taken: each block ([Yu et al. 2017, Algorithm 1]) or the whole vector ([Kolasiński 2018, §2])
 SCOPES = ("block", "global")
 
 
 # ---------------------------------------------------------------- the four norms
 def linf_norm(g):
-    """‖G‖∞ = max_v |G_v| (note 000 §2, first bullet); a 0-d backend array."""
+    """‖G‖∞ = max_v |G_v| ([Kolasiński 2018, §2], first bullet); a 0-d backend array."""
     xp = B.array_module(g)
     return xp.max(xp.abs(g))
 
 
 def l2_norm(g):
-    """‖G‖₂ = sqrt(Σ_v G_v²) (note 000 §2, second bullet), computed as m·‖G/m‖₂ with
+    """‖G‖₂ = sqrt(Σ_v G_v²) ([Kolasiński 2018, §2], second bullet), computed as m·‖G/m‖₂ with
     m = ‖G‖∞ so that tiny or huge gradients do not under/overflow when squared."""
     xp = B.array_module(g)
     m = linf_norm(g)
@@ -49,14 +49,14 @@ def l2_norm(g):
 
 
 def rms_norm(g):
-    """‖G‖₂/√N = sqrt((1/N) Σ_v G_v²): note 000 §2's redefinition that stops a block of
+    """‖G‖₂/√N = sqrt((1/N) Σ_v G_v²): [Kolasiński 2018, §2]'s redefinition that stops a block of
     N equal gradients from taking a step √N times smaller than a scalar block."""
     xp = B.array_module(g)
     return l2_norm(g) / xp.sqrt(xp.asarray(g.size, dtype=g.dtype))
 
 
 def std_norm(g):
-    """sqrt((1/N) Σ_v (G_v − Ḡ)²), Ḡ = (1/N) Σ_v G_v (note 000 §2, third bullet)."""
+    """sqrt((1/N) Σ_v (G_v − Ḡ)²), Ḡ = (1/N) Σ_v G_v ([Kolasiński 2018, §2], third bullet)."""
     xp = B.array_module(g)
     return rms_norm(g - xp.mean(g))
 
@@ -79,12 +79,12 @@ def safe_divide(g, n):
 
 
 def normalize(g, norm: str = "l2"):
-    """Ĝ = G/‖G‖ (note 000 §3, the "normalized gradient"); zero when ‖G‖ = 0."""
+    """Ĝ = G/‖G‖ ([Kolasiński 2018, §3], the "normalized gradient"); zero when ‖G‖ = 0."""
     return safe_divide(g, vector_norm(g, norm))
 
 
 def cosine(a, b):
-    """aᵀb / (‖a‖₂‖b‖₂), the correlation of note 000 §3.1; 0 when either is zero
+    """aᵀb / (‖a‖₂‖b‖₂), the correlation of [Kolasiński 2018, §3.1]; 0 when either is zero
     (so Algorithm 1's start G^(−1) = 0 leaves λ unchanged).  Computed as âᵀb̂ of the
     L2-normalized vectors, which never squares a tiny gradient."""
     xp = B.array_module(a, b)
@@ -93,7 +93,7 @@ def cosine(a, b):
 
 # ---------------------------------------------------------------- blocks
 def scope_slices(params, scope: str = "block") -> list:
-    """The slices a norm is taken over: one per block of ``params`` (note 001 §3,
+    """The slices a norm is taken over: one per block of ``params`` ([Yu et al. 2017, §3],
     x = (x¹, …, x^B)) for ``"block"``, or the whole vector for ``"global"``."""
     check_scope(scope, "scope_slices")
     if scope == "global":
@@ -103,7 +103,7 @@ def scope_slices(params, scope: str = "block") -> list:
 
 def normalize_blocks(g, slices, norm: str = "l2", out=None):
     """g_t = (F′₁/‖F′₁‖, …, F′_B/‖F′_B‖): each slice of the flat gradient divided by its
-    own norm (note 001, Algorithm 1, line 3).  Returns a new flat array (or fills ``out``)."""
+    own norm ([Yu et al. 2017, Algorithm 1, line 3]).  Returns a new flat array (or fills ``out``)."""
     check_norm(norm, "normalize_blocks")
     xp = B.array_module(g)
     if out is None:
@@ -115,7 +115,7 @@ def normalize_blocks(g, slices, norm: str = "l2", out=None):
 
 def block_norm_vector(g, slices, norm: str = "l2"):
     """A flat array holding ‖g[sl]‖ on every coordinate of each slice (for step sizes that
-    multiply a normalized gradient back by its norm, like note 001's Algorithm 2)."""
+    multiply a normalized gradient back by its norm, like [Yu et al. 2017]'s Algorithm 2)."""
     check_norm(norm, "block_norm_vector")
     xp = B.array_module(g)
     out = xp.empty_like(g)

@@ -1,6 +1,6 @@
 """PRONG: Projected Natural Gradient Descent (Desjardins et al. 2015, Natural Neural Networks).
 
-Note 002 (002_3de7ef65372a02f2.txt), "PRONG: Projected Natural Gradient Descent" and its
+[Misra, "PRONG: Projected Natural Gradient Descent"] and its
 Algorithm 1.  Instead of inverting the Fisher matrix, reparametrize the network so its
 Fisher is close to the identity — whiten every layer's input — and take plain gradient
 steps in the new coordinates Ω = (Vᵢ, dᵢ) of hᵢ = fᵢ(Vᵢ Uᵢ₋₁(hᵢ₋₁ − cᵢ) + dᵢ)

@@ -1,7 +1,7 @@
-"""RMSprop (Tieleman & Hinton 2012): note 004 (004_afb8093925c778b0.txt, "RMSProp"),
-note 002 ("RMSProp = Rprop + SGD"), note 003 ("RMSprop").
+"""RMSprop (Tieleman & Hinton 2012): [Ravasi, "RMSProp"],
+[Misra, "RMSProp = Rprop + SGD"], [Soto, "RMSprop"].
 
-Note 004:
+[Ravasi]:
     r_{i+1} = ρ·r_i + (1 − ρ)·g·g
     Δθ = −α / (δ + √r_{i+1}) · g,          δ = 1e-6 in the note
 
@@ -15,13 +15,13 @@ and δ = eps = 1e-8, plus:
 
 ``eps_mode`` says where ε goes (who uses which):
 
-* ``"outside_sqrt"`` (default): g/(√r + ε) — PyTorch, note 004 (δ);
+* ``"outside_sqrt"`` (default): g/(√r + ε) — PyTorch, [Ravasi] (δ);
 * ``"inside_sqrt"``: g/√(r + ε) — TensorFlow 1 ``RMSPropOptimizer``, Keras 3 and optax
   ``scale_by_rms``;
-* ``"none"``: g/√r — notes 002 and 003 write no ε.
+* ``"none"``: g/√r — [Misra] and [Soto] write no ε.
 
-Symbols: lr = α (notes 002, 004) = η (note 003); alpha = ρ (note 004) = γ (notes 002,
-003); eps = δ; state ``square_avg`` = r.  (PyTorch's name "alpha" is the decay, not a
+Symbols: lr = α ([Misra], [Ravasi]) = η ([Soto]); alpha = ρ ([Ravasi]) = γ ([Misra],
+[Soto]); eps = δ; state ``square_avg`` = r.  (PyTorch's name "alpha" is the decay, not a
 learning rate.)
 """
 

@@ -1,6 +1,6 @@
 """Resilient propagation (Rprop): per-weight step sizes driven by gradient signs only.
 
-Note 002 (002_3de7ef65372a02f2.txt, "Rprop Update"; Riedmiller & Braun 1993):
+[Misra, "Rprop Update"] (Riedmiller & Braun 1993):
 
     if f′_t·f′_{t−1} > 0:  v_t = η⁺·v_{t−1}
     elif f′_t·f′_{t−1} < 0:  v_t = η⁻·v_{t−1}
@@ -15,12 +15,12 @@ clipped to [step_size_min, step_size_max].  Three variants (names of Igel & Hüs
   gradient is set to 0, so that weight does not move this step and the next step
   counts as "no sign information".  Golden: lr 0.1, gradients 1, 1, 1, −1, 1 → steps
   0.1, 0.12, 0.144, 0, 0.072.
-* ``variant="rprop-"``: note 002's rule exactly as written: no zeroing, no backtracking.
+* ``variant="rprop-"``: [Misra]'s rule exactly as written: no zeroing, no backtracking.
 * ``variant="rprop+"``: the original Riedmiller–Braun 1993 rule with weight backtracking:
   after a sign change the previous weight update is undone and the gradient is zeroed.
 
 Symbols: lr = δ (the initial v₀); etas = (η⁻, η⁺); step_sizes = (v_min, v_max).
-η⁻ = η⁺ = 1 is allowed: the "Manhattan update rule" of note 002 (fixed steps of size δ).
+η⁻ = η⁺ = 1 is allowed: the "Manhattan update rule" of [Misra] (fixed steps of size δ).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Scaled conjugate gradient (Møller 1993), which note 002 (002_3de7ef65372a02f2.txt),
-"Conjugate Gradient Methods", points to ("A scaled conjugate gradient algorithm for fast
+"""Scaled conjugate gradient (Møller 1993), which [Misra,
+"Conjugate Gradient Methods"], points to ("A scaled conjugate gradient algorithm for fast
 supervised learning").
 
 Nonlinear conjugate gradient without a line search: the step along p_k is set from the

@@ -1,4 +1,4 @@
-"""Learning-rate schedules ("cooling", note 004) and the momentum warm-up.
+"""Learning-rate schedules ("cooling", [Ravasi]) and the momentum warm-up.
 
 PyTorch semantics (``torch.optim.lr_scheduler``) for StepLR, MultiStepLR, ExponentialLR,
 LinearLR and ReduceLROnPlateau: construct after the optimizer, call ``step()`` once per
@@ -9,12 +9,12 @@ sequences are equal to PyTorch's float for float, not just to round-off.  A per-
 (BlockNormalized, ClipGradNorm, NGAdap, PRONG) is scheduled through its base optimizer's
 lr, which it delegates.
 
-Note 004 (004_afb8093925c778b0.txt, "Cooling strategy"): the rates must satisfy
+[Ravasi, "Cooling strategy"]: the rates must satisfy
 Σα_i = ∞, Σα_i² < ∞; it names linear decay to α_τ = α₀/100 over τ iterations then
 constant (:class:`LinearDecayToConstant`), exponential decay (:class:`ExponentialLR`)
 and reducing the rate when the metric stops improving (:class:`ReduceLROnPlateau`);
-note 001 (001_98c6ef706a98c477.txt, §4.2) drops the rate ×0.1 at fixed epochs 80 and
-120 (:class:`MultiStepLR`).  Note 004's momentum warm-up 0.5 → 0.99 is
+[Yu et al. 2017, §4.2] drops the rate ×0.1 at fixed epochs 80 and
+120 (:class:`MultiStepLR`).  [Ravasi]'s momentum warm-up 0.5 → 0.99 is
 :class:`MomentumWarmup`.
 """
 
@@ -132,7 +132,7 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
-    """α ← γ·α at each milestone epoch (note 001 §4.2: ×0.1 at epochs 80 and 120)."""
+    """α ← γ·α at each milestone epoch ([Yu et al. 2017, §4.2]: ×0.1 at epochs 80 and 120)."""
 
     def __init__(self, optimizer, milestones, gamma: float = 0.1):
         milestones = list(milestones)
@@ -151,7 +151,7 @@ class MultiStepLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """α ← γ·α every epoch (note 004's "fixed decay (i.e., exponential)")."""
+    """α ← γ·α every epoch ([Ravasi]'s "fixed decay (i.e., exponential)")."""
 
     def __init__(self, optimizer, gamma: float):
         _check_number("gamma", gamma, 0.0, math.inf)
@@ -187,7 +187,7 @@ class LinearLR(LRScheduler):
 
 
 class LinearDecayToConstant(LRScheduler):
-    """Note 004's cooling rule, one ``step()`` per iteration i:
+    """[Ravasi]'s cooling rule, one ``step()`` per iteration i:
 
         α_i = (1 − β)·α₀ + β·α_τ  (i < τ, β = i/τ);     α_i = α_τ  (i ≥ τ)
 
@@ -208,7 +208,7 @@ class LinearDecayToConstant(LRScheduler):
 
 class ReduceLROnPlateau(_SchedulerState):
     """α ← max(factor·α, min_lr) when the metric has not improved for more than
-    ``patience`` epochs (note 004: "reduce the LR when the training (or validation)
+    ``patience`` epochs ([Ravasi]: "reduce the LR when the training (or validation)
     metric has not decreased for a number of epochs").  PyTorch semantics: improvement is
     relative (``threshold_mode="rel"``: a < best·(1 − threshold) in mode "min") or
     absolute; after a reduction ``cooldown`` epochs are ignored; a change smaller than
@@ -269,7 +269,7 @@ class ReduceLROnPlateau(_SchedulerState):
 
 
 class MomentumWarmup:
-    """Note 004 ("Momentum"): start the momentum at 0.5 and increase it through the
+    """[Ravasi, "Momentum"]: start the momentum at 0.5 and increase it through the
     iterations up to 0.99.  The note gives no law; this is linear over ``warmup_steps``
     ``step()`` calls, then constant:  μ_i = μ_start + (μ_end − μ_start)·min(i, T)/T.
     Works with any optimizer that has a ``momentum`` hyper-parameter (SGD, RMSprop), or a

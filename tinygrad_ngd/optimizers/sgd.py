@@ -6,8 +6,8 @@ gradients and the learning rate multiplies it at use,
     b ← μ·b + (1 − dampening)·g      (b₁ = g on the first step)
     θ ← θ − lr·b                     (Nesterov: θ ← θ − lr·(g + μ·b))
 
-``form="notes"`` (note 002, 002_3de7ef65372a02f2.txt, "SGD + Momentum"; note 004,
-004_afb8093925c778b0.txt, the velocity v of the "Momentum" section with its sign flipped;
+``form="notes"`` ([Misra, "SGD + Momentum"]; [Ravasi],
+the velocity v of the "Momentum" section with its sign flipped;
 Sutskever et al. 2013): the learning rate goes *inside* the velocity,
 
     v_{t+1} = α·f′(θ_t) + μ·v_t,     θ_{t+1} = θ_t − v_{t+1}
@@ -15,7 +15,7 @@ Sutskever et al. 2013): the learning rate goes *inside* the velocity,
 The two agree only while lr is constant (v = lr·b).  Witness: g ≡ 1, μ = 0.9, lr 0.1
 then 0.01 gives θ₂ = −0.119 in PyTorch's form and −0.200 in the notes' form.
 
-Nesterov (NAG, note 002 "NAG"; note 004 "Nesterov momentum"; note 003 "NAG"):
+Nesterov (NAG, [Misra, "NAG"]; [Ravasi, "Nesterov momentum"]; [Soto, "NAG"]):
 the notes evaluate the gradient at the look-ahead point,
 
     θ_{t+½} = θ_t − μ·v_t,   v_{t+1} = α·f′(θ_{t+½}) + μ·v_t,   θ_{t+1} = θ_t − v_{t+1}
@@ -25,8 +25,8 @@ so ``form="notes", nesterov=True`` needs a ``closure`` that re-evaluates the gra
 PyTorch's ``nesterov=True`` is the same method written in the look-ahead variable
 θ̃ = θ − μv: its iterates are the notes' look-ahead points (at constant lr, dampening 0).
 
-Symbols: lr = α (note 002) = η (note 003); momentum = μ (note 002) = γ (note 004) = τ
-(note 003); weight_decay = the α of note 003's regularizer α·½‖W‖².
+Symbols: lr = α ([Misra]) = η ([Soto]); momentum = μ ([Misra]) = γ ([Ravasi]) = τ
+([Soto]); weight_decay = the α of [Soto]'s regularizer α·½‖W‖².
 """
 
 from __future__ import annotations

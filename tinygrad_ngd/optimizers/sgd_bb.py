@@ -1,6 +1,6 @@
-"""SGD with the Barzilai–Borwein step size (SGD-BB), the alternative note 000 §3.1 tried.
+"""SGD with the Barzilai–Borwein step size (SGD-BB), the alternative [Kolasiński 2018, §3.1] tried.
 
-Note 000 (000_ddbaaaf39d5fc69e.txt) §3.1 cites Tan, Ma, Dai, Qian, "Barzilai-Borwein
+[Kolasiński 2018, §3.1] cites Tan, Ma, Dai, Qian, "Barzilai-Borwein
 Step Size for Stochastic Gradient Descent" (NIPS 2016, arXiv:1605.04131): the step size
 is re-estimated once per epoch of m inner steps from the epoch-start iterates x̃ and
 exponentially averaged stochastic gradients ĝ:

@@ -1,10 +1,10 @@
-"""SGD + history: note 003 (003_705174833adbb24b.txt, "SGD + History").
+"""SGD + history: [Soto, "SGD + History"].
 
     w_i^t = w_i^{t−1} − { η·G^t + τ·G^{t−1} }
 
 The previous gradient smooths the step so one spurious mini-batch gradient does not set
 the direction alone.  G^0 (the "previous" gradient at the first step) is 0, so the first
-step is plain SGD.  Momentum (note 003's next slide) is the recursive version of this
+step is plain SGD.  Momentum ([Soto]'s next slide) is the recursive version of this
 idea; here exactly two gradients enter each step.
 
 Symbols: lr = η, tau = τ.

@@ -1,5 +1,5 @@
 """vSGD: "No more pesky learning rates" (Schaul, Zhang & LeCun 2013), the "Fancy RMSProp"
-of note 002 (002_3de7ef65372a02f2.txt): "computes a diagonal Hessian and uses something
+of [Misra]: "computes a diagonal Hessian and uses something
 similar to RMSProp … requires an additional forward-backward pass".
 
 Per parameter i (the element-wise variant vSGD-l), with g the minibatch gradient and h an

@@ -1,6 +1,6 @@
 """GradientWrapper: transform the gradient block by block, then let any optimizer step.
 
-Note 001 (001_98c6ef706a98c477.txt) §3 splits a first-order method in two: a direction
+[Yu et al. 2017, §3] splits a first-order method in two: a direction
 built from the mini-batch gradient (normalized per block, Algorithm 1, line 3) and a
 step-size rule (SGD, momentum, AdaGrad, Adam, …) that turns it into an update.  A
 wrapper is the first half: ``step()`` reads the raw gradient, builds the new direction
