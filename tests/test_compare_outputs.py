@@ -6,6 +6,7 @@ Policy (``tinygrad-ngd compare --help``): the files are staged in a hidden direc
 OUT-2, OUT-3, …; --overwrite replaces the earlier run as a whole."""
 
 import builtins
+import configparser
 import gzip
 import os
 import subprocess
@@ -202,3 +203,49 @@ def test_a_real_sigint_while_importing_matplotlib_ends_in_one_line(tmp_path):
     assert res.returncode == 130 and res.stderr == "interrupted\n", res.stderr
     assert not out.exists() or not any(out.iterdir())
     assert _hidden_leftovers(tmp_path) == []
+
+
+def _fake_numpy_that_interrupts_its_import(tmp_path):
+    """A stand-in NumPy whose import sends this process a real SIGINT: the interrupt lands while
+    ``tinygrad_ngd`` itself is being imported (its first import of NumPy)."""
+    fake = tmp_path / "fake" / "numpy"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\n")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", TINYGRAD_NGD_PROGRESS="0",
+               PYTHONPATH=os.pathsep.join([str(tmp_path / "fake"), REPO, os.environ.get("PYTHONPATH", "")]))
+    env.pop("TINYGRAD_NGD_BACKEND", None)
+    return env
+
+
+def test_a_real_sigint_while_the_console_script_imports_the_package_ends_in_one_line(tmp_path):
+    """Ctrl-C in the first quarter second of ``tinygrad-ngd …`` — while the console script's
+    entry point imports the package, before cli.main runs — is one line and status 130 too.
+    Run the way the generated console script runs its entry point."""
+    env = _fake_numpy_that_interrupts_its_import(tmp_path)
+    script = "import sys; from tinygrad_ngd_entry import main; sys.exit(main())"
+    for args in (["compare", *FAST, "--out", str(tmp_path / "o")], ["info"]):
+        res = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                             cwd=tmp_path, env=env, timeout=60, check=False)
+        assert res.returncode == 130 and res.stderr == "interrupted\n", res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_package_import_itself_still_raises_keyboardinterrupt(tmp_path):
+    """Library semantics are unchanged: in a user's own ``import tinygrad_ngd`` a Ctrl-C is an
+    ordinary KeyboardInterrupt (the handling lives only in the console script's entry)."""
+    env = _fake_numpy_that_interrupts_its_import(tmp_path)
+    script = ("import sys\ntry:\n    import tinygrad_ngd\nexcept KeyboardInterrupt:\n"
+              "    print('KeyboardInterrupt reached the caller'); sys.exit(7)\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                         env=env, timeout=60, check=False)
+    assert res.returncode == 7 and res.stdout == "KeyboardInterrupt reached the caller\n", res.stderr
+
+
+def test_the_console_script_enters_through_the_handled_entry_module():
+    """setup.cfg points ``tinygrad-ngd`` at the entry module outside the package (and ships it);
+    naming ``tinygrad_ngd.cli:main`` there would import the package before any handler."""
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(REPO, "setup.cfg"))
+    scripts = [line.split("=") for line in cfg["options.entry_points"]["console_scripts"].split("\n") if line.strip()]
+    assert [(k.strip(), v.strip()) for k, v in scripts] == [("tinygrad-ngd", "tinygrad_ngd_entry:main")]
+    assert cfg["options"]["py_modules"].split() == ["tinygrad_ngd_entry"]
