@@ -2,6 +2,8 @@
 1e-10 for every option, and the notes' / other frameworks' ε placements against their
 formulas written out in NumPy."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +14,7 @@ from tinygrad_ngd import optimizers as O
 from tinygrad_ngd import verify as V
 from tinygrad_ngd.flat import FlatParameters
 
+CI = os.environ.get("CI", "").lower() == "true"
 PROBLEM = V.noisy_quadratic(n=9, steps=120, seed=5)
 
 CASES = [
@@ -85,6 +88,56 @@ def test_rmsprop_eps_inside_sqrt_is_the_tf_keras_optax_formula():
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
     other = _rmsprop_reference(GRADS, 0.01, 0.9, 1e-3, "outside")
     assert np.abs(got - other).max() > 1e-4          # the placements really differ
+
+
+def _adagrad_reference(grads, lr, eps, where):
+    theta, r, out = np.array([0.3, -0.2, 0.0, 1.0]), np.zeros(4), []
+    for g in grads:
+        r = r + g * g
+        denom = {"outside": np.sqrt(r) + eps, "inside": np.sqrt(r + eps)}[where]
+        theta = theta - lr * g / denom
+        out.append(theta)
+    return np.array(out)
+
+
+def test_adagrad_eps_inside_sqrt_is_the_optax_formula():
+    """θ ← θ − α g/√(r + ε) (optax.adagrad); the coordinate with only zero gradients stays put."""
+    got = _run(lambda p: O.Adagrad(p, lr=0.1, eps=1e-3, eps_mode="inside_sqrt"), GRADS)
+    want = _adagrad_reference(GRADS, 0.1, 1e-3, "inside")
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    other = _adagrad_reference(GRADS, 0.1, 1e-3, "outside")
+    assert np.abs(got - other).max() > 1e-4          # the placements really differ
+    default = _run(lambda p: O.Adagrad(p, lr=0.1, eps=1e-3), GRADS)
+    np.testing.assert_allclose(default, other, rtol=1e-13, atol=1e-15)     # default: √r + ε (PyTorch)
+
+
+def test_adagrad_eps_inside_sqrt_matches_optax_over_150_steps():
+    """Against optax.adagrad itself (float64, JAX on the CPU) on a noisy quadratic: 150 steps."""
+    try:
+        import jax
+        import optax
+    except ImportError:
+        if CI:
+            raise RuntimeError("CI=true but jax/optax are not installed (pip install '.[verify]')") from None
+        pytest.skip("jax/optax not installed; checked in CI")
+    prob = V.noisy_quadratic(n=5, steps=150, seed=3)
+    tg.set_default_dtype("float64")
+    p = FlatParameters.from_array(prob.theta0.copy())
+    opt = O.Adagrad(p, lr=0.1, eps=1e-2, initial_accumulator_value=0.1, eps_mode="inside_sqrt")
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        tx = optax.adagrad(0.1, initial_accumulator_value=0.1, eps=1e-2)
+        x = jax.numpy.asarray(prob.theta0)
+        state = tx.init(x)
+        for k in range(prob.steps):
+            g = prob.gradient(k, np.asarray(x))
+            u, state = tx.update(jax.numpy.asarray(g), state, x)
+            x = optax.apply_updates(x, u)
+            opt.step(grad=prob.gradient(k, p.data))
+            np.testing.assert_allclose(p.data, np.asarray(x), rtol=1e-12, atol=1e-15)
+    finally:
+        jax.config.update("jax_enable_x64", previous)
 
 
 def test_rmsprop_and_adagrad_without_eps_follow_notes_002_003():

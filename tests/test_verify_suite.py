@@ -237,6 +237,10 @@ def test_against_optax_every_difference_is_a_convention_our_flag_removes(optax):
             "clip_global_torch_eps_sgd_mlp"} <= conventions
     assert all("matches" in by[c].note for c in conventions)
     assert by["rmsprop_eps_inside_sqrt"].status == "match"    # our flag set to optax's convention
+    # Adagrad: optax's ε inside the square root is eps_mode="inside_sqrt"; only lr_decay stays unmapped
+    assert by["adagrad_scale_1e-8"].status == "convention" and "eps_mode='inside_sqrt'" in by["adagrad_scale_1e-8"].note
+    assert [r.case for r in rows if r.case.startswith("adagrad_") and r.status == "skipped"] == \
+        ["adagrad_lr_decay", "adagrad_bng_mlp"]
     for name in ("sgd_per_block_lr_mlp", "adam_per_block_lr_mlp", "sched_momentum_warmup", "sched_plateau",
                  "adam_l2_mlp", "adam_decoupled_mlp", "adagrad_eps_none", "clip_global_no_eps_adam"):
         assert by[name].status == "match", by[name]

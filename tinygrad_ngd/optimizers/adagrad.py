@@ -12,6 +12,9 @@ coupled ``weight_decay``.  ``eps_mode`` says where ε goes:
 
 * ``"outside_sqrt"`` (default): α·g / (√r + ε) — PyTorch, Keras, [Ravasi] (pass
   ``eps=1e-6`` for the note's δ);
+* ``"inside_sqrt"``: α·g / √(r + ε) — optax (``optax.adagrad`` scales g by rsqrt(r + ε); its
+  defaults are ε = 1e-7 and r₀ = 0.1, so pass ``eps=1e-7, initial_accumulator_value=0.1`` to
+  reproduce a default ``optax.adagrad``);
 * ``"none"``: α·g / √r — [Misra] and [Soto] write no ε (a coordinate whose gradients
   have all been 0 then divides 0 by 0).
 
@@ -24,7 +27,7 @@ from .. import backend as B
 from .base import Optimizer
 from .checks import check_eps, check_eps_mode, check_nonnegative
 
-_EPS_MODES = ("outside_sqrt", "none")
+_EPS_MODES = ("outside_sqrt", "inside_sqrt", "none")
 
 
 def adagrad_update(theta, g, r, *, lr, lr_decay, t, eps, eps_mode, weight_decay, maximize) -> None:
@@ -39,6 +42,8 @@ def adagrad_update(theta, g, r, *, lr, lr_decay, t, eps, eps_mode, weight_decay,
     r += g * g                                      # r_{i+1} = r_i + g·g
     if eps_mode == "outside_sqrt":
         theta -= clr * g / (xp.sqrt(r) + eps)       # Δθ = −α/(δ + √r)·g  ([Ravasi], PyTorch)
+    elif eps_mode == "inside_sqrt":
+        theta -= clr * g / xp.sqrt(r + eps)         # Δθ = −α/√(r + ε)·g  (optax.adagrad)
     else:
         theta -= clr * g / xp.sqrt(r)               # Δθ = −α/√r·g  ([Misra], [Soto]: no ε)
 

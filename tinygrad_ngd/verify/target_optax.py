@@ -55,9 +55,6 @@ def session():
 def _unsupported(optimizer, hyper, case) -> str | None:
     if case.momentum is not None and optimizer != "SGD":
         return "a momentum schedule is mapped for SGD only"
-    if optimizer == "Adagrad" and hyper.get("eps_mode", "outside_sqrt") != "none":
-        return ("optax.adagrad puts ε inside the square root (rsqrt(r + ε)); no flag of our Adagrad "
-                "does (eps_mode='none' is optax's eps=0)")
     if optimizer == "Adagrad" and hyper.get("lr_decay", 0):
         return "optax.adagrad has no lr_decay"
     if optimizer not in _CLASSES:
@@ -79,6 +76,9 @@ def _convention(optimizer, hyper):
                 "inside the velocity", {"form": "pytorch"})
     if optimizer in ("Adam", "AdamW") and hyper.get("eps_mode") == "hat":
         return "optax.adam adds ε to √v̂ (bias-corrected); eps_mode='hat' adds it to √v", {"eps_mode": "outside_sqrt"}
+    if optimizer == "Adagrad" and hyper.get("eps_mode", "outside_sqrt") == "outside_sqrt":
+        return ("optax.adagrad divides by √(r + ε) (rsqrt(r + ε)); PyTorch's and our default by √r + ε",
+                {"eps_mode": "inside_sqrt"})
     if optimizer == "RMSprop" and hyper.get("eps_mode", "outside_sqrt") != "inside_sqrt":
         return ("optax.rmsprop divides by √(v + ε) (eps_in_sqrt=True, its default); PyTorch's and our "
                 "default by √v + ε", {"eps_mode": "inside_sqrt"})
@@ -129,9 +129,9 @@ def _alias(optax, optimizer, h):
         return optax.rmsprop, {"decay": h.get("alpha", 0.99), "eps": h.get("eps", 1e-8),
                                "centered": bool(h.get("centered", False)),
                                "momentum": h.get("momentum", 0.0) or None}
-    if optimizer == "Adagrad":                 # eps_mode="none" only: optax's eps = 0
-        return optax.adagrad, {"initial_accumulator_value": h.get("initial_accumulator_value", 0.0),
-                               "eps": 0.0}
+    if optimizer == "Adagrad":                 # eps_mode "inside_sqrt" (optax's form) or "none" (eps = 0)
+        eps = 0.0 if h.get("eps_mode") == "none" else h.get("eps", 1e-10)
+        return optax.adagrad, {"initial_accumulator_value": h.get("initial_accumulator_value", 0.0), "eps": eps}
     if optimizer == "Adadelta":
         return optax.adadelta, {"rho": h.get("rho", 0.9), "eps": h.get("eps", 1e-6)}
     raise AssertionError(optimizer)
