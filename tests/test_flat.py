@@ -18,6 +18,7 @@ import tinygrad_ngd as tg
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd.flat import FlatParameters
+from tinygrad_ngd.tensor import grad_buffer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,7 +36,7 @@ def test_every_parameter_is_a_view_into_data_and_writes_go_both_ways():
     start = 0
     for p, b in zip(model.parameters(), before):
         assert np.shares_memory(p.data, params.data)
-        assert np.shares_memory(p._grad_buffer, params.grad)
+        assert np.shares_memory(grad_buffer(p), params.grad)
         np.testing.assert_array_equal(p.numpy(), b)  # values preserved by the copy
         np.testing.assert_array_equal(params.data[start:start + b.size], b.reshape(-1))
         start += b.size
@@ -286,6 +287,28 @@ def test_rebinding_data_or_grad_raises_instead_of_cutting_the_views():
         params.grad = np.zeros(params.numel, np.float32)
 
 
+def test_the_flat_gradient_link_is_weak_and_no_field_on_every_tensor():
+    """FlatParameters registers each parameter's slice of ``grad`` (tensor.attach_grad_buffer),
+    weakly: an ordinary Tensor carries no slot for it, and the entry goes with its tensor."""
+    import gc
+    import weakref
+
+    from tinygrad_ngd import tensor as T
+    assert "_grad_buffer" not in tg.Tensor.__slots__
+    assert grad_buffer(tg.Tensor(np.zeros(3), requires_grad=True)) is None
+    model = mlp()
+    params = FlatParameters(model)
+    w = model[0].weight
+    assert grad_buffer(w).shape == w.shape and np.shares_memory(grad_buffer(w), params.grad)
+    registered = len(T._GRAD_BUFFERS)
+    gone = weakref.ref(w)
+    del model, params, w
+    gc.collect()
+    assert gone() is None and len(T._GRAD_BUFFERS) <= registered - 5
+    with pytest.raises(ValueError, match="buffer shape"):
+        T.attach_grad_buffer(tg.Tensor(np.zeros((2, 3)), requires_grad=True), np.zeros(6))
+
+
 def test_augmented_assignment_updates_in_place():
     model = mlp()
     params = FlatParameters(model)
@@ -293,4 +316,4 @@ def test_augmented_assignment_updates_in_place():
     params.data -= 1.0  # in place, then re-assigned to itself: allowed
     params.grad += 2.0
     np.testing.assert_array_equal(model[0].weight.numpy(), w0 - 1.0)
-    np.testing.assert_array_equal(model[0].weight._grad_buffer, 2.0)
+    np.testing.assert_array_equal(grad_buffer(model[0].weight), 2.0)

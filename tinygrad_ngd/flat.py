@@ -6,7 +6,7 @@ bias", and every block-normalized method acts on those blocks.  Here the blocks 
 slices of one 1-D backend array ``data``; every layer parameter is a *view* into it, so
 layers keep their natural shapes while optimizers, Hessian tools and PRONG see one flat
 vector.  The gradient lives in a second contiguous array ``grad``: ``backward`` adds each
-parameter's gradient into its slice (``Tensor._grad_buffer``, see
+parameter's gradient into its slice (registered with ``tensor.attach_grad_buffer``, see
 ``tensor._accumulate_leaf_grads``), so after a backward ``grad`` *is* the flat gradient ∇f(x)
 with no concatenation.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import backend as B
-from .tensor import Tensor
+from .tensor import Tensor, attach_grad_buffer
 
 _BLOCK_BY = ("layer", "tensor")
 
@@ -164,7 +164,7 @@ class FlatParameters:
         self._data = data.copy()
         self._grad = B.array_module(data).zeros_like(self._data)
         leaf = Tensor(self.data, requires_grad=True, name="theta")
-        leaf._grad_buffer = self.grad
+        attach_grad_buffer(leaf, self.grad)
         self.parameters = [leaf]
         self.names = ["theta"]
         blocks, start = [], 0
@@ -191,7 +191,7 @@ class FlatParameters:
                 n = p.size
                 self.data[start:start + n] = p.data.reshape(-1)
                 p.data = self.data[start:start + n].reshape(p.shape)  # a view: layers see updates
-                p._grad_buffer = self.grad[start:start + n].reshape(p.shape)  # backward adds here
+                attach_grad_buffer(p, self.grad[start:start + n].reshape(p.shape))  # backward adds here
                 p.grad = None
                 start += n
             self.blocks.append(Block(block_name, slice(block_start, start),

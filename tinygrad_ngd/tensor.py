@@ -112,7 +112,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "creator", "generation", "name",
-                 "_grad_buffer", "_pass_grad", "_retains_grad", "tangent", "__weakref__")
+                 "_pass_grad", "_retains_grad", "tangent", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to Tensor's operators
 
     def __init__(self, data, requires_grad=False, name=None):
@@ -125,7 +125,6 @@ class Tensor:
         self.creator = None
         self.generation = 0
         self.name = name
-        self._grad_buffer = None
         self._pass_grad = None
         self._retains_grad = False
         self.tangent = None
@@ -218,7 +217,7 @@ def _wrap(y) -> Tensor:
         y = B.array_module(y).asarray(y)
     t = _new_tensor(Tensor)
     t.data = y
-    t.grad = t.creator = t.name = t._grad_buffer = t._pass_grad = t.tangent = None
+    t.grad = t.creator = t.name = t._pass_grad = t.tangent = None
     t.generation = 0
     t.requires_grad = t._retains_grad = False
     return t
@@ -418,6 +417,26 @@ def _run_backward(roots, root_grads, create_graph, retain_graph, targets):
             t._pass_grad = None
 
 
+# ---------------------------------------------------------------- flat gradient buffers
+# A leaf whose gradient lives in a slice of a larger array (FlatParameters' flat gradient:
+# every layer parameter's slice of ∇f(x)) is registered here, weakly on the leaf: an entry
+# goes away with its tensor, and a Tensor carries no field for this one client.
+_GRAD_BUFFERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def attach_grad_buffer(leaf: Tensor, buffer) -> None:
+    """From now on ``backward`` adds ``leaf``'s gradient into ``buffer`` (an array of the
+    leaf's shape, typically a view of a flat gradient) and ``leaf.grad`` wraps ``buffer``."""
+    if tuple(buffer.shape) != tuple(leaf.shape):
+        raise ValueError(f"attach_grad_buffer: buffer shape {tuple(buffer.shape)} != leaf shape {tuple(leaf.shape)}")
+    _GRAD_BUFFERS[leaf] = buffer
+
+
+def grad_buffer(leaf: Tensor):
+    """The array ``backward`` adds ``leaf``'s gradient into, or None (an ordinary leaf)."""
+    return _GRAD_BUFFERS.get(leaf) if _GRAD_BUFFERS else None
+
+
 def _owns_memory(g: Tensor, assigned: set) -> bool:
     return id(g) not in assigned and g.data.base is None
 
@@ -428,17 +447,19 @@ def _accumulate_leaf_grads(touched, root_grads, create_graph):
     A gradient object handed to one leaf is never handed to another, and a gradient that
     is a view of another array is copied, so no two leaves share memory (an in-place
     update of one ``.grad`` can never change another's).  Leaves backed by a flat buffer
-    (FlatParameters) add into their slice of the flat gradient instead.
+    (FlatParameters, registered by :func:`attach_grad_buffer`) add into their slice of the
+    flat gradient instead.
     """
     from .functional import copy  # late import: functional builds on tensor
 
     assigned = {id(g) for g in root_grads}
+    buffers = _GRAD_BUFFERS if _GRAD_BUFFERS else None     # none registered: no look-ups at all
     for t in touched:
         if not (t.creator is None and t.requires_grad) and not t._retains_grad:
             continue
         g = t._pass_grad
-        if t._grad_buffer is not None and not create_graph:
-            buf = t._grad_buffer
+        buf = buffers.get(t) if buffers is not None else None
+        if buf is not None and not create_graph:
             buf += g.data
             if t.grad is None or t.grad.data is not buf:
                 t.grad = Tensor(buf)
@@ -450,8 +471,8 @@ def _accumulate_leaf_grads(touched, root_grads, create_graph):
         else:
             t.grad = t.grad + g  # a new tensor: the old .grad object is not written into
         assigned.add(id(t.grad))
-        if t._grad_buffer is not None:  # create_graph: keep the flat buffer in step too
-            t._grad_buffer += g.data
+        if buf is not None:  # create_graph: keep the flat buffer in step too
+            buf += g.data
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict, namedtuple
 
 from .. import backend as B
-from ..tensor import Tensor
+from ..tensor import Tensor, grad_buffer
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 IncompatibleKeys.__doc__ = "What ``load_state_dict(strict=False)`` skipped (PyTorch's return value)."
@@ -186,8 +186,9 @@ class Module:
     def zero_grad(self):
         for p in self.parameters():
             p.grad = None
-            if p._grad_buffer is not None:
-                p._grad_buffer[...] = 0
+            buf = grad_buffer(p)
+            if buf is not None:             # a FlatParameters slice: zero it in place
+                buf[...] = 0
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
