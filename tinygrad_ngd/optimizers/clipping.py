@@ -117,13 +117,9 @@ def clip_grad_value_(grad, clip_value: float):
     return g
 
 
-def add_weight_decay(grad, theta, weight_decay: float, out=None):
-    """Coupled L2 decay: return g + λθ (into ``out`` when given; ``grad`` is not modified)."""
-    decayed = grad + weight_decay * theta            # g + λθ
-    if out is None:
-        return decayed
-    out[...] = decayed
-    return out
+def add_weight_decay(grad, theta, weight_decay: float):
+    """Coupled L2 decay: return a new g + λθ (``grad`` is not modified)."""
+    return grad + weight_decay * theta               # g + λθ
 
 
 def decoupled_weight_decay_(theta, lr, weight_decay: float):

@@ -101,13 +101,11 @@ def scope_slices(params, scope: str = "block") -> list:
     return [b.slice for b in params.blocks]
 
 
-def normalize_blocks(g, slices, norm: str = "l2", out=None):
+def normalize_blocks(g, slices, norm: str = "l2"):
     """g_t = (F′₁/‖F′₁‖, …, F′_B/‖F′_B‖): each slice of the flat gradient divided by its
-    own norm ([Yu et al. 2017, Algorithm 1, line 3]).  Returns a new flat array (or fills ``out``)."""
+    own norm ([Yu et al. 2017, Algorithm 1, line 3]).  Returns a new flat array."""
     check_norm(norm, "normalize_blocks")
-    xp = B.array_module(g)
-    if out is None:
-        out = xp.empty_like(g)
+    out = B.array_module(g).empty_like(g)
     for sl in slices:
         out[sl] = normalize(g[sl], norm)
     return out
