@@ -7,11 +7,11 @@ The backend of a run: ``TINYGRAD_NGD_TEST_BACKEND`` (``numpy``, the default, or
 ``cupy-emulated``; ``cupy`` on a GPU).  Every test starts on that backend.  On a device
 backend only the modules that compute on arrays run (those not marked ``host_only`` in
 :data:`HOST_ONLY_MODULES`: dataset parsers, CLI, docs, verify catalogs...), so CI runs the
-suite twice without running pure-host tests twice.  Test code itself may read a device array
-into NumPy implicitly (``np.testing.assert_allclose(t.data, ...)``): the stand-in tolerates
-(and counts) that device -> host read for callers under ``tests/`` only; library code stays
-strict, and so does every caller that mixes a NumPy array into a device operation (test code
-moves host operands with ``B.asarray`` or reads device ones with ``B.to_numpy`` first).
+suite twice without running pure-host tests twice.  The stand-in is as strict for test code
+as for library code (and as real CuPy): an implicit device -> host read (``np.asarray(a)``,
+``np.testing.assert_allclose(t.data, ...)``) and a NumPy array mixed into a device operation
+raise TypeError, so a test reads device results explicitly (``B.to_numpy(a)``,
+``t.numpy()``) and moves host operands with ``B.asarray`` first.
 """
 
 import os
@@ -54,12 +54,6 @@ DEVICE_PASS_IMMEDIATE_CHECKS = {
     "test_optim_errors.py::test_nonfinite_gradient_names_step_and_block_and_changes_nothing",
     "test_ng_wrappers.py::test_non_finite_gradient_is_reported_with_its_block",
 }
-
-if ON_DEVICE and TEST_BACKEND == "cupy-emulated":
-    from tinygrad_ngd._cupy_emulated import _core as _emulated_core
-
-    _emulated_core._LENIENT_PATH_PREFIXES.append(os.path.dirname(os.path.abspath(__file__)) + os.sep)
-
 
 def pytest_collection_modifyitems(config, items):
     """On a device pass, deselect the host-only modules (they ran on the numpy pass)."""
