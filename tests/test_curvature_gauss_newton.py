@@ -11,7 +11,7 @@ from tinygrad_ngd import layers as L
 
 
 def rel(a, b):
-    return np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b))
+    return np.linalg.norm(B.to_numpy(a) - B.to_numpy(b)) / np.linalg.norm(B.to_numpy(b))
 
 
 def _net_problem(rng, n=5, sizes=(4, 3, 3)):

@@ -17,7 +17,7 @@ RTOL = 1e-10
 
 
 def rel(a, b):
-    return np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b))
+    return np.linalg.norm(B.to_numpy(a) - B.to_numpy(b)) / np.linalg.norm(B.to_numpy(b))
 
 
 def torch_hvp(torch, tmodel, t_loss_fn, names, v):
@@ -34,8 +34,7 @@ def torch_hvp(torch, tmodel, t_loss_fn, names, v):
 
 
 def load_into_torch(torch, model, tmodel):
-    state = {k: torch.tensor(np.array(v.data if hasattr(v, "data") else v))
-             for k, v in model.state_dict().items()}
+    state = {k: torch.tensor(B.to_numpy(v)) for k, v in model.state_dict().items()}
     missing, unexpected = tmodel.load_state_dict(state, strict=False)
     assert not unexpected and all("num_batches_tracked" in m for m in missing), (missing, unexpected)
     tmodel.double()

@@ -18,7 +18,7 @@ from tinygrad_ngd import layers as L
 
 
 def rel(a, b):
-    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b)))
+    return float(np.linalg.norm(B.to_numpy(a) - B.to_numpy(b)) / np.linalg.norm(B.to_numpy(b)))
 
 
 def problem(rng, n=5, sizes=(4, 3, 3)):

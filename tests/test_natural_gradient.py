@@ -15,7 +15,7 @@ from tinygrad_ngd import optimizers as O
 
 
 def rel(a, b):
-    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b)))
+    return float(np.linalg.norm(B.to_numpy(a) - B.to_numpy(b)) / np.linalg.norm(B.to_numpy(b)))
 
 
 def regression(rng, n=12, d=4, k=3):

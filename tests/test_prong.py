@@ -20,7 +20,7 @@ from tinygrad_ngd.testing import gradcheck, gradgradcheck
 
 
 def rel(a, b):
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / max(np.max(np.abs(np.asarray(b))), 1e-300))
+    return float(np.max(np.abs(B.to_numpy(a) - B.to_numpy(b))) / max(np.max(np.abs(B.to_numpy(b))), 1e-300))
 
 
 def mlp(sizes=(5, 8, 6, 3)):
