@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_ngd as tg
+from tinygrad_ngd import backend as B
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd.flat import FlatParameters
@@ -38,7 +39,7 @@ def test_every_parameter_is_a_view_into_data_and_writes_go_both_ways():
         assert np.shares_memory(p.data, params.data)
         assert np.shares_memory(grad_buffer(p), params.grad)
         np.testing.assert_array_equal(p.numpy(), b)  # values preserved by the copy
-        np.testing.assert_array_equal(params.data[start:start + b.size], b.reshape(-1))
+        np.testing.assert_array_equal(B.to_numpy(params.data[start:start + b.size]), b.reshape(-1))
         start += b.size
     x = tg.Tensor(np.ones((2, 5), np.float32))
     y0 = model(x).numpy()
@@ -82,14 +83,15 @@ def test_grad_after_backward_is_the_concatenation_of_parameter_grads_in_block_or
     F.cross_entropy(flat_model(tg.Tensor(x)), labels).backward()
     F.cross_entropy(plain_model(tg.Tensor(x)), labels).backward()
     expected = np.concatenate([p.grad.numpy().reshape(-1) for p in plain_model.parameters()])
-    np.testing.assert_array_equal(params.grad, expected)
+    np.testing.assert_array_equal(B.to_numpy(params.grad), expected)
     plain = dict(plain_model.named_parameters())
     for b in params.blocks:  # and block by block, in block order
         parts = [plain[n].grad.numpy().reshape(-1) for n in b.param_names]
-        np.testing.assert_array_equal(params.grad[b.slice], np.concatenate(parts))
+        np.testing.assert_array_equal(B.to_numpy(params.grad[b.slice]), np.concatenate(parts))
     for p in flat_model.parameters():  # .grad of each parameter is its view of the flat gradient
         assert np.shares_memory(p.grad.data, params.grad)
-    np.testing.assert_array_equal(params.flatten([p.grad for p in flat_model.parameters()]), params.grad)
+    np.testing.assert_array_equal(B.to_numpy(params.flatten([p.grad for p in flat_model.parameters()])),
+                                  B.to_numpy(params.grad))
 
 
 def test_backward_accumulates_and_zero_grad_clears():
@@ -100,11 +102,11 @@ def test_backward_accumulates_and_zero_grad_clears():
     model(x).sum().backward()
     g1 = params.grad.copy()
     model(x).sum().backward()
-    np.testing.assert_allclose(params.grad, 2 * g1, rtol=1e-15)
+    np.testing.assert_allclose(B.to_numpy(params.grad), 2 * B.to_numpy(g1), rtol=1e-15)
     params.zero_grad()
     assert not params.grad.any() and all(p.grad is None for p in model.parameters())
     model(x).sum().backward()
-    np.testing.assert_array_equal(params.grad, g1)
+    np.testing.assert_array_equal(B.to_numpy(params.grad), B.to_numpy(g1))
 
 
 def test_parameters_without_gradient_read_zero():
@@ -116,10 +118,10 @@ def test_parameters_without_gradient_read_zero():
     params.zero_grad()
     head_a(tg.Tensor(np.ones((2, 3)))).sum().backward()  # head_b unused
     assert params.grad[params.blocks[0].slice].any()
-    np.testing.assert_array_equal(params.grad[params.blocks[1].slice], 0)
+    np.testing.assert_array_equal(B.to_numpy(params.grad[params.blocks[1].slice]), 0)
     assert head_b.weight.grad is None
-    np.testing.assert_array_equal(params.flatten([head_a.weight.grad, head_a.bias.grad, None, None]),
-                                  params.grad)
+    np.testing.assert_array_equal(B.to_numpy(params.flatten([head_a.weight.grad, head_a.bias.grad, None, None])),
+                                  B.to_numpy(params.grad))
 
 
 def test_create_graph_keeps_the_flat_gradient_in_step():
@@ -127,7 +129,7 @@ def test_create_graph_keeps_the_flat_gradient_in_step():
     model = L.Sequential(L.Dense(3, 2), L.Tanh())
     params = FlatParameters(model)
     model(tg.Tensor(np.ones((2, 3)))).sum().backward(create_graph=True)
-    np.testing.assert_array_equal(params.grad,
+    np.testing.assert_array_equal(B.to_numpy(params.grad),
                                   np.concatenate([p.grad.numpy().reshape(-1) for p in model.parameters()]))
 
 
@@ -175,7 +177,7 @@ def test_split_flatten_unflatten_round_trip_and_errors():
     assert all(np.shares_memory(p, v) for p in pieces)
     arrays = params.unflatten(v)
     assert [a.shape for a in arrays] == [p.shape for p in params.parameters]
-    np.testing.assert_array_equal(params.flatten(arrays), v)
+    np.testing.assert_array_equal(B.to_numpy(params.flatten(arrays)), v)
     with pytest.raises(ValueError, match="flat vector of length 44"):
         params.split(v[:-1])
     with pytest.raises(ValueError, match="5 parameters"):
@@ -193,7 +195,7 @@ def test_from_array_blocks_and_gradient():
     (theta,) = params.parameters
     assert theta.data[0] == 1.0 and np.shares_memory(theta.data, params.data)
     ((theta * theta).sum() * 0.5).backward()
-    np.testing.assert_array_equal(params.grad, params.data)
+    np.testing.assert_array_equal(B.to_numpy(params.grad), B.to_numpy(params.data))
     assert params.dtype == np.float64
     tg.set_default_dtype("float32")
     ints = FlatParameters.from_array([1, 2, 3])  # integers take the default dtype
@@ -227,7 +229,7 @@ def test_model_errors_and_tensor_lists():
     params = FlatParameters([("a", a), ("b", b)])
     assert [(blk.name, blk.size) for blk in params.blocks] == [("a", 4), ("b", 3)]
     ((a * a).sum() + b.sum()).backward()
-    np.testing.assert_array_equal(params.grad, [2, 2, 2, 2, 1, 1, 1])
+    np.testing.assert_array_equal(B.to_numpy(params.grad), [2, 2, 2, 2, 1, 1, 1])
     with pytest.raises(ValueError, match="passed twice"):
         FlatParameters([a, a])
 
@@ -275,8 +277,8 @@ def test_flat_invariants_for_random_mlps(widths, bias, block_by):
     assert all(np.shares_memory(p.data, params.data) for p in model.parameters())
     x = tg.Tensor(np.random.default_rng(len(widths)).standard_normal((3, widths[0])))
     (model(x) * model(x)).sum().backward()
-    np.testing.assert_array_equal(params.grad, np.concatenate([p.grad.numpy().reshape(-1)
-                                                               for p in model.parameters()]))
+    np.testing.assert_array_equal(B.to_numpy(params.grad), np.concatenate([p.grad.numpy().reshape(-1)
+                                                                           for p in model.parameters()]))
 
 
 def test_rebinding_data_or_grad_raises_instead_of_cutting_the_views():
@@ -316,4 +318,4 @@ def test_augmented_assignment_updates_in_place():
     params.data -= 1.0  # in place, then re-assigned to itself: allowed
     params.grad += 2.0
     np.testing.assert_array_equal(model[0].weight.numpy(), w0 - 1.0)
-    np.testing.assert_array_equal(grad_buffer(model[0].weight), 2.0)
+    np.testing.assert_array_equal(B.to_numpy(grad_buffer(model[0].weight)), 2.0)
