@@ -69,7 +69,7 @@ def test_on_a_network_matches_hvp(rng):
     loss_fn = lambda: F.cross_entropy(model(tg.Tensor(x)), y)
     _, g = C.gradient(loss_fn, params)
     s = C.step_safety(loss_fn=loss_fn, params=params, alpha=0.3)
-    assert s.gTHg == pytest.approx(g @ C.hvp(loss_fn, params, g), rel=1e-13)
+    assert s.gTHg == pytest.approx(float(g @ C.hvp(loss_fn, params, g)), rel=1e-13)
 
 
 def test_step_safety_bad_input(quadratic):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import tinygrad_ngd as tg
+from tinygrad_ngd import backend as B
 from tinygrad_ngd import functional as F
 from tinygrad_ngd import layers as L
 from tinygrad_ngd import optimizers as O
@@ -77,7 +78,7 @@ def test_train_step_equals_manual_step():
             loss = out.item()
         results.append((loss, params.data.copy()))
     assert results[0][0] == results[1][0]
-    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_array_equal(B.to_numpy(results[0][1]), B.to_numpy(results[1][1]))
 
 
 def test_evaluate_uses_eval_mode_no_graph_and_restores_mode():
