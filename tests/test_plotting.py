@@ -112,6 +112,29 @@ def test_axes_are_labelled_and_log_axes_say_so(figure):
     assert ylabels["test loss"].startswith("cross-entropy loss")
 
 
+def test_epoch_ticks_are_whole_numbers_in_a_short_run(tmp_path, monkeypatch):
+    """A 2-epoch run (compare --quick) has no 1.2, 1.4, … epoch ticks."""
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
+    saved = {}
+
+    def keep(fig, path):
+        saved["fig"] = fig
+        fig.canvas.draw()
+        return path
+
+    monkeypatch.setattr(plotting, "save_figure", keep)
+    short = [_history(h["optimizer"], h["train_loss"][:2], h["test_acc"][:2]) for h in _histories()]
+    C.plot_histories(short, tmp_path / "compare.png", "two epochs")
+    try:
+        for ax in saved["fig"].axes:
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+            assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
+    finally:
+        plotting.pyplot().close(saved["fig"])
+
+
 def test_coinciding_groups_finds_only_curves_on_top_of_each_other():
     flat = [2.3] * 10
     curves = {"a": flat, "b": [v + 1e-4 for v in flat], "c": [2.3 - 0.1 * i for i in range(10)],

@@ -135,6 +135,7 @@ def plot_curves(series: dict, panels, path, title: str | None = None, xlabel: st
     the first is drawn widest under the others, their markers alternate along the curve, and
     the legend says "(coincides with …)".
     """
+    from matplotlib.ticker import MaxNLocator
     panels = [(p, p, p) if isinstance(p, str) else (tuple(p) + (p[1],))[:3] for p in panels]
     fig, axes = subplots(len(panels), ncols=ncols)
     base = {name: run_style(i) for i, name in enumerate(series)}
@@ -159,6 +160,7 @@ def plot_curves(series: dict, panels, path, title: str | None = None, xlabel: st
             ax.plot(range(1, len(ys) + 1), ys, **kw)
         ax.set_title(label)
         ax.set_xlabel(xlabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))    # x = 1, 2, …: no 1.5 ticks
         ax.set_ylabel(ylabel)
         if log:
             set_log_y(ax)
