@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train one model with several optimizers from the same initial weights on the same "
                     "batches; print a table, write compare.png, history.csv and history.json.\n\n"
                     "Default: [Yu et al. 2017, §4.1] — a 10-layer sigmoid MLP (width 100) on the shipped MNIST "
-                    "subset, Adam vs AdamNG and SGDM vs SGDMNG, 15 epochs (about a minute on 2 CPU cores).\n\n"
+                    "subset, Adam vs AdamNG and SGDM vs SGDMNG, 15 epochs (about 10–30 s on 2 CPU cores).\n\n"
                     "optimizers: " + ", ".join(OPTIMIZERS) + "\nmodels: " + ", ".join(MODELS)
                     + "\ndatasets: " + ", ".join(DATASETS))
     c.add_argument("--model", default="mlp", help=f"one of: {', '.join(MODELS)} (default mlp)")
