@@ -448,6 +448,9 @@ def test_jvp_argument_errors_are_clear():
         tg.jvp(F.exp, (tg.Tensor(np.ones(3)),), (tg.Tensor(np.ones(2)),))
     with pytest.raises(ValueError, match="2 primals but 1 tangents"):
         tg.jvp(F.add, (tg.Tensor(np.ones(3)), tg.Tensor(np.ones(3))), (tg.Tensor(np.ones(3)),))
+    for result in (3.0, None, np.ones(3)):      # fn must return Tensors (torch.func.jvp refuses the rest too)
+        with pytest.raises(TypeError, match="fn must return a Tensor or a tuple of Tensors, got"):
+            tg.jvp(lambda x, r=result: r, (tg.Tensor(np.ones(3)),), (tg.Tensor(np.ones(3)),))
 
 
 def test_forward_mode_off_leaves_no_tangents_and_outputs_without_dependence_get_zero():

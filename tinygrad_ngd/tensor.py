@@ -557,6 +557,8 @@ def jvp(fn, primals, tangents):
     with forward_mode(record_graph=False), _grad_mode(False):
         out = fn(*xs)
     single = isinstance(out, Tensor)
+    if not single and not isinstance(out, (tuple, list)):
+        raise TypeError(f"jvp: fn must return a Tensor or a tuple of Tensors, got {type(out).__name__}")
     outs = (out,) if single else tuple(out)
     values, out_tangents = [], []
     for k, o in enumerate(outs):
