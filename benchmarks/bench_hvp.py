@@ -1,7 +1,7 @@
 """HVP and Gauss-Newton product time over gradient time on the deep sigmoid MLP of
 [Yu et al. 2017, §4.1] (784-[100]x6-10, batch 100), interleaved in one process.
 
-Issue 18's benchmark: a Hessian-vector product by the R-operator (forward-over-reverse,
+Targets: a Hessian-vector product by the R-operator (forward-over-reverse,
 the default of ``C.hvp``) should cost at most 2.5x a gradient in float32 and float64, and
 so should a Gauss-Newton product G v = Jᵀ H_ℓ J v (J v by forward mode, Jᵀu by reverse
 mode, including the forward pass that builds the operator).  Grad-of-grad
@@ -108,7 +108,7 @@ def interleaved_wall_and_cpu(steps, repeats, sync, warmup=3):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("--dtype", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "cupy-emulated"])
