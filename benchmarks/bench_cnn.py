@@ -2,7 +2,7 @@
 
 Network (batch 64, 1×28×28 inputs, float32):
     conv3×3(1→16) + ReLU + maxpool2 → conv3×3(16→32) + ReLU + maxpool2 → Dense(800 → 10)
-loss: softmax cross-entropy; update: plain SGD (lr 0.01).  Target (issue 4): the
+loss: softmax cross-entropy; update: plain SGD (lr 0.01).  Target: the
 tinygrad_ngd step at most 1.2× the hand NumPy floor.  The machine may be shared, so the
 medians are noisy; run with --repeats larger for steadier numbers.
 

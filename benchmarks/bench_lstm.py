@@ -3,7 +3,7 @@
 Model ([Yu et al. 2017, §4.4] sizes, one layer): Embedding(10,000 → 200) → LSTM(200 → 200) →
 Dense(200 → 10,000), softmax cross-entropy over every position; batch 20, 35 time steps
 (truncated BPTT: the state is carried detached between steps); plain SGD (lr 0.1);
-float32.  Target (issue 4): no slower than PyTorch CPU.  The machine may be shared, so
+float32.  Target: no slower than PyTorch CPU.  The machine may be shared, so
 the three contenders run round-robin and the medians are still noisy.
 
     python benchmarks/bench_lstm.py [--repeats 20] [--backend numpy|cupy]

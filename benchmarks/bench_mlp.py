@@ -2,7 +2,7 @@
 
 Compares tinygrad_ngd against the same network written by hand in NumPy (the floor)
 and PyTorch CPU when installed; prints ms/step and the ratio to the floor.
-Target (issue 2): <= 1.3x the hand-written NumPy floor.
+Target: <= 1.3x the hand-written NumPy floor.
 
     python benchmarks/bench_mlp.py [--steps 300] [--repeats 5]
 """

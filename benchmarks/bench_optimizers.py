@@ -1,6 +1,6 @@
 """Optimizer step cost on a large flat float32 vector: ours vs a NumPy floor vs torch.optim.
 
-    python benchmarks/bench_optimizers.py            # 10M parameters (the issue's size)
+    python benchmarks/bench_optimizers.py            # 10M parameters (the size the targets are set for)
     python benchmarks/bench_optimizers.py --quick    # 1M parameters, fewer repeats
 
 Prints ms/step (best of the repeats: the least disturbed run on a shared machine) and
@@ -11,7 +11,7 @@ gradient check (one BLAS dot over g); ``_update`` is the arithmetic alone;
 "unchunked" runs the same code with one chunk (temporaries of full size).
 Targets from the issue: SGD >= 25 GB/s effective, Adam <= 20 ms/step (10M params).
 
-The formula-first check (issue 13): our Adam, whose rule ``adam.adam_update`` is plain
+The formula-first check: our Adam, whose rule ``adam.adam_update`` is plain
 whole-array expressions applied by the base class to 16K-element float32 chunks, against
 a hand-tuned chunked NumPy loop written with ``out=`` (no temporaries at all), timed
 round-robin in one run (benchmarks/timing.py) so both see the same background load;
