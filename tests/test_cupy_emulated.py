@@ -52,6 +52,25 @@ def test_device_array_refuses_arithmetic_with_numpy_arrays(emulated):
     np.testing.assert_array_equal(b.get(), np.full(3, 4.0))
 
 
+def test_equality_with_a_non_array_is_cupys_not_pythons_identity_fallback(emulated):
+    """CuPy's ``==``/``!=`` against None (or an object with object's own ``__eq__``) give an
+    all-False/all-True array, and against a list a TypeError; never Python's scalar
+    ``False`` from the identity fallback, which would let ``a == [..]`` pass here and fail
+    on a GPU."""
+    a = B.asarray(np.arange(3.0))
+    for other in (None, object()):
+        eq, ne = a == other, a != other
+        assert isinstance(eq, ecp.ndarray) and eq.shape == (3,) and eq.dtype == np.bool_
+        np.testing.assert_array_equal(eq.get(), [False] * 3)
+        np.testing.assert_array_equal(ne.get(), [True] * 3)
+    for other in ([0.0, 1.0, 2.0], (0.0, 1.0, 2.0)):
+        with pytest.raises(TypeError):
+            a == other                                            # noqa: B015
+        with pytest.raises(TypeError):
+            a != other                                            # noqa: B015
+    np.testing.assert_array_equal((a == 1.0).get(), [False, True, False])
+
+
 def test_test_code_is_as_strict_as_library_code(emulated):
     """No leniency for tests/: test code's implicit device -> host reads raise as library
     code's do (and as on CuPy), with nothing counted; explicit reads work and are counted;

@@ -118,6 +118,21 @@ def _rbinary(op):
     return f
 
 
+def _equality(op, fill):
+    """``==`` / ``!=`` as CuPy's ndarray has them: against None or an object that keeps
+    object's own ``__eq__`` (so never equals an element), an array filled with ``fill``;
+    against anything else that is no operand (a list, a tuple), a TypeError — not Python's
+    identity fallback, whose scalar ``False`` real CuPy never returns."""
+    def f(self, other):
+        if _is_operand(other):
+            return wrap(op(self._a, _operand(other)))
+        if other is None or type(other).__eq__ is object.__eq__:
+            return wrap(np.full(self._a.shape, fill))
+        raise TypeError(f"operand type(s) all returned NotImplemented from __array_ufunc__: "
+                        f"{type(other).__name__} is not a device array or a scalar")
+    return f
+
+
 def _is_operand(x):
     # NumPy arrays are operands that CuPy refuses (TypeError), never NotImplemented
     return isinstance(x, (ndarray, np.ndarray, bool, int, float, complex, np.generic))
@@ -283,7 +298,7 @@ class ndarray:  # noqa: N801 - CuPy's name
     __xor__, __rxor__, __ixor__ = _binary(np.bitwise_xor), _rbinary(np.bitwise_xor), _inplace(np.bitwise_xor)
     __lt__, __le__ = _binary(np.less), _binary(np.less_equal)
     __gt__, __ge__ = _binary(np.greater), _binary(np.greater_equal)
-    __eq__, __ne__ = _binary(np.equal), _binary(np.not_equal)
+    __eq__, __ne__ = _equality(np.equal, False), _equality(np.not_equal, True)
 
     def __neg__(self):
         return wrap(-self._a)
