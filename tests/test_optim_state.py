@@ -173,3 +173,15 @@ def test_constructor_only_settings_are_kept_when_checking_a_state():
     state["hyper"]["damping"] = -1.0
     with pytest.raises(ValueError, match="refused by Newton: invalid damping"):
         big.load_state_dict(state)
+
+
+@pytest.mark.parametrize("key, value", [("eta", float("nan")), ("mu", float("inf")), ("eta", np.float64("nan"))])
+def test_non_finite_scalar_state_is_refused_and_nothing_changes(key, value):
+    """Audit: an ASGD state with scalars eta=NaN loaded and the next step made θ NaN."""
+    params, opt = stepped(lambda p: O.ASGD(p, lr=0.1))
+    before = frozen(opt, params)
+    state = copy.deepcopy(opt.state_dict())
+    state["scalars"][key] = value
+    with pytest.raises(ValueError, match=f"scalar '{key}' must be finite"):
+        opt.load_state_dict(state)
+    assert frozen(opt, params) == before

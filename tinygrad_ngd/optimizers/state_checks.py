@@ -149,7 +149,22 @@ def check_scalars(obj, scalars) -> dict:
         if not isinstance(k, str) or not _plain(v):
             raise ValueError(f"{_where(obj)}: scalar {k!r} must be a number, string, flag or None "
                              f"(or a list of them), got {type(v).__name__}")
+        if not _finite_numbers(v):   # a NaN step size (ASGD's eta, HF's damping) poisons θ
+            raise ValueError(f"{_where(obj)}: scalar {k!r} must be finite, got {v!r}")
     return dict(scalars)
+
+
+def _finite_numbers(v) -> bool:
+    """Every real number in ``v`` (a plain scalar, list or dict of them) is finite."""
+    if isinstance(v, (list, tuple)):
+        return all(_finite_numbers(x) for x in v)
+    if isinstance(v, dict):
+        return all(_finite_numbers(x) for x in v.values())
+    if isinstance(v, (str, bool)) or v is None:
+        return True
+    if isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real):
+        return math.isfinite(v.real) and math.isfinite(v.imag)
+    return math.isfinite(float(v))
 
 
 def check_state_arrays(obj, arrays, shape) -> None:
