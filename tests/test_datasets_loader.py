@@ -151,3 +151,28 @@ def test_loader_applies_seeded_augmentation_to_inputs_only():
     assert sorted(ys.tolist()) == list(range(10))
     assert not np.array_equal(xs, x[ys])          # augmented
     assert np.any(xs == 0)                          # some zero padding came in through the crops
+
+
+def test_bad_transform_and_augmentation_arguments_are_refused_by_name():
+    """Audit (issue 14 probe): these ended in NumPy's/Python's own errors, or in inf."""
+    x = np.ones((2, 1, 4, 4))
+    with pytest.raises(TypeError, match="DataLoader: transform must be a callable"):
+        D.DataLoader(np.zeros((4, 2)), batch_size=2, transform=3)
+    with pytest.raises(ValueError, match="DataLoader: array 0 has first dimension none"):
+        D.DataLoader((np.float64(3.0),), batch_size=1)
+    with pytest.raises(ValueError, match="RandomCrop: padding must be >= 0"):
+        D.RandomCrop(-1)
+    with pytest.raises(TypeError, match="RandomCrop: padding must be an integer"):
+        D.RandomCrop(2.5)
+    with pytest.raises(ValueError, match="random_crop: padding must be >= 0"):
+        D.random_crop(x, -1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="random_hflip: p must be a probability"):
+        D.RandomHorizontalFlip(1.5)
+    with pytest.raises(ValueError, match="standardize: std must hold finite numbers > 0"):
+        D.Standardize([0.0], [0.0])
+    with pytest.raises(ValueError, match="standardize: std must hold finite numbers > 0"):
+        D.standardize(x, [0.0], [-1.0])
+    with pytest.raises(ValueError, match="pad_sequences: length must be >= 0"):
+        D.pad_sequences([[1, 2]], -1)
+    with pytest.raises(TypeError, match="dtype must be uint8 or a float dtype, got 'bogus'"):
+        D.load_mnist_subset(dtype="bogus")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import check_int
+
 
 def _check_nchw(x, who):
     if x.ndim != 4:
@@ -25,7 +27,7 @@ def random_crop(x, padding: int, rng: np.random.Generator) -> np.ndarray:
     offset per image (each offset in 0..2·padding)."""
     _check_nchw(x, "random_crop")
     n, c, h, w = x.shape
-    p = int(padding)
+    p = check_int("random_crop", "padding", padding, 0)
     if p == 0:
         return x.copy()
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
@@ -39,10 +41,23 @@ def random_crop(x, padding: int, rng: np.random.Generator) -> np.ndarray:
 def random_hflip(x, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
     """Mirror each image left-right with probability ``p``."""
     _check_nchw(x, "random_hflip")
+    _check_probability(p)
     flip = rng.random(len(x)) < p
     out = x.copy()
     out[flip] = out[flip][..., ::-1]
     return out
+
+
+def _check_probability(p) -> None:
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p <= 1:
+        raise ValueError(f"random_hflip: p must be a probability in [0, 1], got {p!r}")
+
+
+def _check_std(std) -> None:
+    std = np.asarray(std)
+    if std.dtype.kind not in "biuf" or not np.all(np.isfinite(std)) or not np.all(std > 0):
+        raise ValueError(f"standardize: std must hold finite numbers > 0 (one per channel), got {std!r}; "
+                         f"a channel with std 0 would be divided by zero")
 
 
 def channel_stats(x) -> tuple[np.ndarray, np.ndarray]:
@@ -57,6 +72,7 @@ def standardize(x, mean, std) -> np.ndarray:
     _check_nchw(x, "standardize")
     dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     mean = np.asarray(mean, dtype=dt).reshape(1, -1, 1, 1)
+    _check_std(std)
     std = np.asarray(std, dtype=dt).reshape(1, -1, 1, 1)
     if mean.shape[1] != x.shape[1] or std.shape[1] != x.shape[1]:
         raise ValueError(f"standardize: {x.shape[1]} channels but mean/std have {mean.shape[1]}/{std.shape[1]}")
@@ -65,7 +81,7 @@ def standardize(x, mean, std) -> np.ndarray:
 
 class RandomCrop:
     def __init__(self, padding: int = 4):
-        self.padding = padding
+        self.padding = check_int("RandomCrop", "padding", padding, 0)
 
     def __call__(self, x, rng):
         return random_crop(x, self.padding, rng)
@@ -73,6 +89,7 @@ class RandomCrop:
 
 class RandomHorizontalFlip:
     def __init__(self, p: float = 0.5):
+        _check_probability(p)
         self.p = p
 
     def __call__(self, x, rng):
@@ -81,6 +98,7 @@ class RandomHorizontalFlip:
 
 class Standardize:
     def __init__(self, mean, std):
+        _check_std(std)
         self.mean, self.std = np.asarray(mean), np.asarray(std)
 
     def __call__(self, x, rng=None):

@@ -44,7 +44,7 @@ class DataLoader:
         if not arrays:
             raise ValueError("DataLoader: no arrays given")
         arrays = tuple(np.asarray(a) if not isinstance(a, np.ndarray) else a for a in arrays)
-        n = len(arrays[0])
+        n = len(arrays[0]) if arrays[0].ndim else 0
         for i, a in enumerate(arrays):
             if a.ndim == 0 or len(a) != n:
                 raise ValueError(f"DataLoader: array {i} has first dimension "
@@ -52,6 +52,9 @@ class DataLoader:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got "
                              f"{type(batch_size).__name__} {batch_size!r}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"DataLoader: transform must be a callable transform(x, rng) -> x or None, "
+                            f"got {type(transform).__name__}")
         if seed is not None:
             rng_from_seed("DataLoader", seed)  # a negative or non-integer seed is refused, naming it
         self.arrays, self.n = arrays, n

@@ -69,7 +69,10 @@ def _stratified_test_counts(counts, test_size: int) -> np.ndarray:
 
 
 def _as_dtype(images: np.ndarray, dtype) -> np.ndarray:
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be uint8 or a float dtype, got {dtype!r}") from None
     if dt == np.uint8:
         return images.copy()
     if dt.kind != "f":

@@ -74,6 +74,8 @@ def read_snippets(path) -> list[str]:
 
 def pad_sequences(seqs, length: int, left: int = 0, pad_id: int = 0) -> np.ndarray:
     """``(n, length)`` int64: ``left`` pads, the ids, then pads; ids past ``length`` are cut."""
+    check_int("pad_sequences", "length", length, 0)
+    check_int("pad_sequences", "left", left, 0)
     out = np.full((len(seqs), length), pad_id, dtype=np.int64)
     for i, s in enumerate(seqs):
         s = np.asarray(s, dtype=np.int64)[: max(length - left, 0)]
