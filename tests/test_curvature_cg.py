@@ -91,3 +91,13 @@ def test_cg_bad_input(rng):
         C.conjugate_gradient(lambda v: A @ v, np.ones(4), M=np.ones(2))
     with pytest.raises(TypeError, match="matvec"):
         C.conjugate_gradient("A", np.ones(4))
+
+
+def test_matvec_of_the_wrong_shape_is_refused_by_name():
+    """Audit: a matvec returning the wrong length ended in NumPy's matmul message."""
+    b = B.asarray(np.ones(3))
+    with pytest.raises(ValueError, match=r"conjugate_gradient: matvec returned ndarray of shape \(4,\), "
+                                         r"expected a vector of shape \(3,\)"):
+        C.conjugate_gradient(lambda v: B.asarray(np.ones(4)), b)
+    with pytest.raises(ValueError, match="conjugate_gradient: matvec returned float"):
+        C.conjugate_gradient(lambda v: 1.0, b, x0=B.asarray(np.zeros(3)))

@@ -44,6 +44,16 @@ def _apply_preconditioner(M, r):
     return M(r)
 
 
+def _checked_product(matvec, v):
+    """``matvec(v)``, refused by name unless it is a vector of ``v``'s shape (else NumPy's
+    own broadcasting or matmul error would surface from inside the CG recurrences)."""
+    out = matvec(v)
+    if getattr(out, "shape", None) != v.shape:
+        raise ValueError(f"conjugate_gradient: matvec returned {type(out).__name__} of shape "
+                         f"{getattr(out, 'shape', None)}, expected a vector of shape {v.shape} like b")
+    return out
+
+
 def conjugate_gradient(matvec, b, x0=None, tol: float = 1e-10, maxiter: int | None = None, M=None,
                        atol: float = 0.0, callback=None, stop_on_negative_curvature: bool = True) -> CGResult:
     """Solve A x = b by (preconditioned) conjugate gradient.
@@ -78,7 +88,7 @@ def conjugate_gradient(matvec, b, x0=None, tol: float = 1e-10, maxiter: int | No
     else:
         check_flat_vector(x0, n, "conjugate_gradient: x0")
         x = x0.astype(b.dtype, copy=True)
-        r = b - matvec(x)
+        r = b - _checked_product(matvec, x)
     # scalars leave the device once per step: the stopping tests are control flow
     b_norm = B.item(xp.sqrt(b @ b))
     threshold = max(tol * b_norm, atol)
@@ -96,7 +106,7 @@ def conjugate_gradient(matvec, b, x0=None, tol: float = 1e-10, maxiter: int | No
         if res.residual_norms[-1] <= threshold:
             res.converged = True
             break
-        Ap = matvec(p)
+        Ap = _checked_product(matvec, p)
         pAp = B.item(p @ Ap)
         if pAp <= 0:
             res.negative_curvature, res.curvature, res.direction = True, pAp, p.copy()
