@@ -376,3 +376,19 @@ def test_whitened_dense_recording_context(rng):
     layer(tg.Tensor(x1))                   # no longer recording: nothing kept
     assert len(inputs) == 2 and layer._recorder is None
     assert "_recorder" not in layer.state_dict()
+
+
+def test_non_finite_or_list_samples_are_refused_by_name_and_nothing_changes(rng):
+    """Audit: NaN samples ended in NumPy's "Eigenvalues did not converge"; a list of rows was
+    reported as having 0 rows."""
+    model, params = whitened_model(rng)
+    samples = correlated_inputs(rng)
+    samples[3, 1] = np.nan
+    before = params.data.copy()
+    buffers = {k: v.copy() for k, v in model.state_dict().items()}
+    with pytest.raises(FloatingPointError, match="PRONG: layer '0': its input .* non-finite"):
+        O.PRONG(params, lr=0.1, T=5, n_samples=len(samples), epsilon=1e-3, samples=samples)
+    assert np.array_equal(params.data, before)
+    assert all(np.array_equal(v, buffers[k]) for k, v in model.state_dict().items())
+    with pytest.raises(TypeError, match="PRONG: samples must be an array of inputs"):
+        O.PRONG(params, lr=0.1, T=5, n_samples=2, samples=correlated_inputs(rng).tolist())

@@ -138,6 +138,9 @@ class PRONG(GradientWrapper):
         if samples is None:
             raise ValueError("PRONG: samples= is required (the training inputs to estimate each "
                              "layer's input mean and covariance from, or a callable returning a batch)")
+        if not callable(samples) and len(getattr(samples, "shape", ())) < 1:
+            raise TypeError(f"PRONG: samples must be an array of inputs (one row per example) or a "
+                            f"callable returning a batch, got {type(samples).__name__}")
         if not callable(samples) and getattr(samples, "shape", (0,))[0] < n_samples:
             raise ValueError(f"PRONG: samples has {getattr(samples, 'shape', (0,))[0]} rows, fewer than "
                              f"n_samples={n_samples}")
@@ -188,6 +191,12 @@ class PRONG(GradientWrapper):
     def new_whitening(self, name, layer, h):
         """(U, U⁻¹, c) for one layer from its input h (lines 8-9), refusing a singular Σ at ε = 0."""
         eps = self.hyper["epsilon"]
+        # deferred on a device like the gradient check (no transfer); eigh of a NaN Σ would
+        # otherwise fail inside NumPy ("Eigenvalues did not converge") or go NaN on a GPU
+        B.check(B.array_module(h).isfinite(h).all(),
+                f"PRONG: layer {name!r}: its input on the N_s samples holds non-finite values "
+                f"(non-finite samples= or parameters), so μ and Σ cannot be estimated; "
+                f"nothing was re-whitened", FloatingPointError)
         mu, sigma = input_statistics(h)
         U, U_inv, lam = whitening_from_covariance(sigma, eps, self.hyper["whitening"])
         if eps == 0:
