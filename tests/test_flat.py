@@ -319,3 +319,21 @@ def test_augmented_assignment_updates_in_place():
     params.grad += 2.0
     np.testing.assert_array_equal(model[0].weight.numpy(), w0 - 1.0)
     np.testing.assert_array_equal(B.to_numpy(grad_buffer(model[0].weight)), 2.0)
+
+
+def test_a_second_flat_parameters_cuts_the_first_off_and_a_step_through_it_raises():
+    """Audit: after FlatParameters(model) twice, SGD on the first stepped its own vector
+    while the model (now viewing the second) stayed unchanged, silently."""
+    from tinygrad_ngd import optimizers as O
+    tg.set_default_dtype("float64")
+    model = L.Sequential(L.Dense(2, 2))
+    first = FlatParameters(model)
+    opt = O.SGD(first, lr=0.1)
+    opt.step(grad=np.ones(first.numel))                       # still backs the model: fine
+    second = FlatParameters(model)
+    before = second.data.copy()
+    with pytest.raises(RuntimeError, match=r"SGD.step: its FlatParameters no longer backs the model.*"
+                                           r"\['0.weight', '0.bias'\]"):
+        opt.step(grad=np.ones(first.numel))
+    O.SGD(second, lr=0.1).step(grad=np.ones(second.numel))   # the newer one steps the model
+    assert np.allclose(B.to_numpy(second.data), B.to_numpy(before) - 0.1)

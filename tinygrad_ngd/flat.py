@@ -13,6 +13,7 @@ with no concatenation.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from . import backend as B
@@ -63,6 +64,12 @@ def _layer_groups(model):
             name = f"{base}.{suffix}" if suffix else base
             groups.append((name, [(f"{path}.{n}" if path else n, by_name[n]) for n in names]))
     return groups
+
+
+# parameter Tensor -> weak reference to the FlatParameters whose vector its data views; a
+# later FlatParameters over the same parameters takes them over and marks the earlier one
+# cut off, so that a step through it raises instead of silently not changing the model
+_OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class FlatParameters:
@@ -177,6 +184,13 @@ class FlatParameters:
     def _build(self, groups):
         """Copy each parameter into ``data`` and rebind it to its view; lay out blocks."""
         params = [p for _, members in groups for _, p in members]
+        self.cut_off = []        # names of parameters a later FlatParameters took over
+        for n, p in (np_ for _, members in groups for np_ in members):
+            ref = _OWNERS.get(p)
+            old = ref() if ref is not None else None
+            if old is not None and old is not self:
+                old.cut_off.append(n)
+            _OWNERS[p] = weakref.ref(self)
         xp = B.array_module(*[p.data for p in params])
         total = sum(p.size for p in params)
         self._data = xp.empty(total, dtype=params[0].dtype)
@@ -221,6 +235,15 @@ class FlatParameters:
             return
         raise AttributeError("FlatParameters.grad cannot be rebound (backward adds into the "
                              "parameters' views of it); write in place: params.grad[...] = value")
+
+    def check_backs_the_model(self, who: str) -> None:
+        """Raise unless every parameter's data is still a view of this vector (a later
+        ``FlatParameters`` over the same model takes the parameters over)."""
+        if getattr(self, "cut_off", None):
+            raise RuntimeError(f"{who}: its FlatParameters no longer backs the model: a later "
+                               f"FlatParameters over the same model took over parameter(s) "
+                               f"{self.cut_off}, so a step here would not change the model. Build "
+                               f"the optimizer on the newer FlatParameters")
 
     # ------------------------------------------------------------------ queries
     @property

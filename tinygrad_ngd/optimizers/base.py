@@ -177,6 +177,7 @@ class Optimizer:
         the parameters as they were), then step.  Change ``g`` in between and call this
         again.  (A public method rather than a flag of ``step``, so ``step``'s signature
         stays PyTorch's.)"""
+        self.params.check_backs_the_model(f"{type(self).__name__}.step")
         if B.is_numpy_array(g):
             ok = self._check_finite_on_host(g)
         else:
