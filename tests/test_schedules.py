@@ -288,3 +288,16 @@ def test_scheduler_load_state_dict_refuses_what_it_cannot_use():
     plateau = O.ReduceLROnPlateau(O.SGD(params, lr=0.1))
     plateau.step(1.0)
     O.ReduceLROnPlateau(O.SGD(params, lr=0.1)).load_state_dict(plateau.state_dict())
+
+
+@pytest.mark.parametrize("metric", ["x", np.array([1.0, 2.0]), None, True])
+def test_reduce_on_plateau_refuses_a_metric_that_is_not_a_number(metric):
+    """Audit: step('x') and step(array of 2) ended in Python's/NumPy's own float() errors."""
+    opt = O.SGD(FlatParameters.from_array(np.zeros(2)), lr=0.1)
+    sched = O.ReduceLROnPlateau(opt)
+    before = sched.state_dict()
+    with pytest.raises(TypeError, match="ReduceLROnPlateau.step: metric must be a number"):
+        sched.step(metric)
+    assert sched.state_dict() == before
+    sched.step(np.float32(1.5))                 # NumPy scalars and 0-d arrays are numbers
+    sched.step(np.array(1.0))

@@ -247,6 +247,10 @@ class ReduceLROnPlateau(_SchedulerState):
 
     def step(self, metric) -> None:
         """``metric``: a Python number (use ``backend.item`` for a device scalar)."""
+        if isinstance(metric, (bool, str, bytes)) or getattr(metric, "shape", ()) != () \
+                or not hasattr(metric, "__float__"):
+            raise TypeError(f"ReduceLROnPlateau.step: metric must be a number (the monitored "
+                            f"loss or accuracy), got {type(metric).__name__} {metric!r}")
         current = float(metric)
         self.last_epoch += 1
         if self._is_better(current, self.best):
