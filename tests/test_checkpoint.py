@@ -465,3 +465,17 @@ def test_bad_path_and_strict_arguments_are_clear_type_errors(tmp_path):
             call()
     with pytest.raises(TypeError, match="strict must be True or False"):
         model.load_state_dict(model.state_dict(), strict="yes")
+
+
+def test_save_checkpoint_refuses_what_is_not_a_model_optimizer_or_loader(tmp_path):
+    """Audit: save_checkpoint(path, None) and optimizer=<a model> ended in AttributeError."""
+    tg.set_default_dtype("float64")
+    model = L.Sequential(L.Dense(2, 2))
+    path = tmp_path / "ck.npz"
+    with pytest.raises(TypeError, match="save_checkpoint: model must be a Module"):
+        save_checkpoint(path, None)
+    with pytest.raises(TypeError, match="save_checkpoint: optimizer must be a tinygrad_ngd optimizer"):
+        save_checkpoint(path, model, optimizer=model)
+    with pytest.raises(TypeError, match="save_checkpoint: loader must be a DataLoader"):
+        save_checkpoint(path, model, loader=[1, 2])
+    assert not path.exists() and not list(tmp_path.iterdir())

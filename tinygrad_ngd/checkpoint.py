@@ -108,6 +108,15 @@ def save_checkpoint(path, model, optimizer=None, step=None, extra=None, loader=N
     boundary).  The file name is used as given.  Returns ``path``.
     """
     path = _as_path(path, "save_checkpoint")
+    if not callable(getattr(model, "state_dict", None)):
+        raise TypeError(f"save_checkpoint: model must be a Module (with state_dict()), got "
+                        f"{type(model).__name__}")
+    if optimizer is not None and not (hasattr(optimizer, "step_count")
+                                      and callable(getattr(optimizer, "state_dict", None))):
+        raise TypeError(f"save_checkpoint: optimizer must be a tinygrad_ngd optimizer or gradient "
+                        f"wrapper (or None), got {type(optimizer).__name__}")
+    if loader is not None and not callable(getattr(loader, "state_dict", None)):
+        raise TypeError(f"save_checkpoint: loader must be a DataLoader (or None), got {type(loader).__name__}")
     if step is None:
         step = optimizer.step_count if optimizer is not None else 0
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
