@@ -116,6 +116,10 @@ def test_lr_milestones_drop_the_rate_tenfold(tmp_path, capsys):
     assert lrs == pytest.approx([0.01, 0.001, 0.0001], rel=1e-12)
     assert cli.main(["compare", "--lr-milestones", "0", "--out", str(out)]) == 2
     assert "--lr-milestones must be positive" in capsys.readouterr().err
+    # audit: ngd-adaptive adapts λ itself, so the decay was recorded but never applied
+    assert cli.main(["compare", "--optimizers", "sgdm,ngd-adaptive", "--lr-milestones", "1",
+                     "--out", str(out)]) == 2
+    assert "--lr-milestones: ngd-adaptive set(s) the step size itself" in capsys.readouterr().err
 
 
 def _cifar_records(rng, n, n_label_bytes, n_classes):

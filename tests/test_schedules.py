@@ -301,3 +301,17 @@ def test_reduce_on_plateau_refuses_a_metric_that_is_not_a_number(metric):
     assert sched.state_dict() == before
     sched.step(np.float32(1.5))                 # NumPy scalars and 0-d arrays are numbers
     sched.step(np.array(1.0))
+
+
+@pytest.mark.parametrize("make", [lambda p: O.AdaptiveNGD(p, lr=0.01, beta=0.1),
+                                  lambda p: O.SGDBB(p, lr=0.1, steps_per_epoch=1),
+                                  lambda p: O.BlockNormalized(O.AdaptiveNGD(p, lr=0.01, beta=0.1))],
+                         ids=["AdaptiveNGD", "SGDBB", "BlockNormalized(AdaptiveNGD)"])
+def test_scheduler_refuses_an_optimizer_that_sets_its_own_step_size(make):
+    """Audit: StepLR on AdaptiveNGD halved opt.lr each epoch while the steps (from the adapted
+    λ) ignored it; the same on SGDBB (η from the Barzilai-Borwein rule)."""
+    opt = make(FlatParameters.from_array(np.zeros(4), block_sizes=[2, 2]))
+    with pytest.raises(TypeError, match="sets its own step size"):
+        O.StepLR(opt, step_size=1, gamma=0.5)
+    with pytest.raises(TypeError, match="sets its own step size"):
+        O.ReduceLROnPlateau(opt)

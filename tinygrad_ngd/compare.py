@@ -273,6 +273,13 @@ def check_config(cfg: CompareConfig) -> CompareConfig:
             raise SetupError(f"--{key.replace('_', '-')} must be an integer >= 1, got {v!r}")
     if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in cfg.lr_milestones):
         raise SetupError(f"--lr-milestones must be positive epoch numbers, got {cfg.lr_milestones!r}")
+    if cfg.lr_milestones:
+        probe = FlatParameters.from_array(B.xp().zeros(2))
+        own = [n for n in cfg.optimizers if not _innermost(OPTIMIZERS[n].build(probe, OPTIMIZERS[n].lr)).lr_schedulable]
+        if own:
+            raise SetupError(f"--lr-milestones: {', '.join(own)} set(s) the step size itself (lr is only "
+                             f"the starting value), so the decay would be ignored; leave it out or drop "
+                             f"--lr-milestones")
     for key in ("train_size", "test_size", "depth", "width"):
         v = getattr(cfg, key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
@@ -280,6 +287,13 @@ def check_config(cfg: CompareConfig) -> CompareConfig:
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise SetupError(f"--seed must be an integer >= 0, got {cfg.seed!r}")
     return cfg.resolved()
+
+
+def _innermost(opt):
+    """The Optimizer under any stack of gradient wrappers (it holds lr)."""
+    while isinstance(opt, O.GradientWrapper):
+        opt = opt.base
+    return opt
 
 
 def check_model_fits(cfg: CompareConfig, input_shape) -> None:

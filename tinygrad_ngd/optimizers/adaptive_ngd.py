@@ -69,8 +69,10 @@ class AdaptiveNGD(Optimizer):
 
     The current rates are in ``state["lambda"]`` (each block's λ on its coordinates);
     :meth:`block_lrs` returns them as floats for logging.  ``lr`` is only λ^(0): setting
-    ``opt.lr`` later (a schedule) does not move the adapted λ.
+    ``opt.lr`` later does not move the adapted λ, and the schedulers refuse AdaptiveNGD.
     """
+
+    lr_schedulable = False      # λ adapts itself from λ^(0) = lr
 
     def __init__(self, params, lr, beta, lr_min=1e-6, lr_max=0.1, norm="l2", scope="block",
                  momentum=0.0, form="multiplicative", adaptive_momentum=False, momentum_beta=None,

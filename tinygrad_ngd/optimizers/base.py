@@ -41,6 +41,11 @@ class Optimizer:
     first-order step makes no device -> host transfer (one with ``skip_nonfinite=True``).
     """
 
+    #: False where ``lr`` is only a starting value the method then adapts itself (AdaptiveNGD's
+    #: λ^(0), SGDBB's η₀) or does not use (SCG): a schedule given such an optimizer would move
+    #: ``lr`` while the steps ignore it, so schedulers refuse it.
+    lr_schedulable = True
+
     def __init__(self, params: FlatParameters, lr, skip_nonfinite: bool = False, **hyper):
         if not isinstance(params, FlatParameters):
             raise TypeError(f"{type(self).__name__}: params must be a FlatParameters, "

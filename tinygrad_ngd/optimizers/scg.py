@@ -63,6 +63,8 @@ class ScaledConjugateGradient(Optimizer):
 
     closure_contract = LOSS_CLOSURE   # step(closure=loss_fn): the closure must not call backward
 
+    lr_schedulable = False      # SCG chooses its own step length; lr is unused
+
     def __init__(self, params, sigma=1e-4, lambda_init=1e-6, curvature="hvp", restart=None, lr=1.0):
         check_positive("sigma", sigma)
         check_positive("lambda_init", lambda_init)

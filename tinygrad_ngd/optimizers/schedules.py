@@ -32,6 +32,11 @@ def _check_optimizer(optimizer):
     if not isinstance(optimizer, (Optimizer, GradientWrapper)):
         raise TypeError(f"scheduler: optimizer must be a tinygrad_ngd Optimizer or a gradient wrapper "
                         f"(BlockNormalized, ClipGradNorm, NGAdap, PRONG, ...), got {type(optimizer).__name__}")
+    inner = _innermost(optimizer)
+    if not inner.lr_schedulable:
+        raise TypeError(f"scheduler: {type(inner).__name__} sets its own step size (its lr is only the "
+                        f"starting value, or unused), so a schedule would change lr while the steps "
+                        f"ignore it; schedule an optimizer that steps with lr")
 
 
 def _get_lrs(optimizer) -> list:

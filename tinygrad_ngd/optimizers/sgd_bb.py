@@ -61,6 +61,8 @@ class SGDBB(Optimizer):
     gradient checks travel with them).
     """
 
+    lr_schedulable = False      # η_k comes from the Barzilai-Borwein rule after η_0 = lr
+
     def __init__(self, params, lr, steps_per_epoch, beta=None, smoothing=True, phi=None,
                  skip_nonfinite=False):
         if isinstance(lr, (list, tuple)):
