@@ -48,6 +48,8 @@ _EPS_MODES = ("outside_sqrt", "hat", "none")
 def adam_update(theta, g, m, v, v_max, *, lr, beta1, beta2, eps, eps_mode, t, weight_decay,
                 decoupled_weight_decay, amsgrad, maximize) -> None:
     """One Adam step in place [Kingma & Ba 2015, Alg. 1; PyTorch ``Adam``/``AdamW``].
+    Kingma & Ba's names: m = ``exp_avg`` = [Ravasi]'s v (velocity), v = ``exp_avg_sq`` =
+    [Ravasi]'s r (scaling); β₁, β₂ = [Ravasi]'s ρ₁, ρ₂; ε = δ; t = i + 1.
 
     Printed:  m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ),  θ ← θ − α·m̂/(√v̂ + ε).
     Code ("efficient" form, end of Kingma & Ba §2): multiply through by √(1 − β₂ᵗ):
