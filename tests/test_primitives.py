@@ -412,3 +412,15 @@ def test_cross_entropy_of_an_empty_batch_is_a_clear_error():
         F.cross_entropy(empty, labels)
     assert F.cross_entropy(empty, labels, "sum").item() == 0.0  # well defined: as PyTorch
     assert F.cross_entropy(empty, labels, "none").shape == (0,)
+
+
+def test_an_axis_out_of_range_is_refused_not_wrapped_around():
+    """Audit: softmax(x, axis=5) and sum(x, axis=5) on a 2-D Tensor silently used axis 1
+    (5 % 2) and transpose(x, (0, 3)) took axes (0, 1); NumPy raises for all three."""
+    x = tg.Tensor(np.arange(6.0).reshape(2, 3))
+    for call in (lambda: F.softmax(x, axis=5), lambda: F.log_softmax(x, axis=-3),
+                 lambda: F.sum(x, axis=2), lambda: F.max(x, axis=(0, 5)), lambda: F.mean(x, axis=-3),
+                 lambda: F.transpose(x, (0, 3))):
+        with pytest.raises(ValueError, match="out of bounds for a Tensor of 2 dimension"):
+            call()
+    assert np.array_equal(F.softmax(x, axis=-2).data, F.softmax(x, axis=0).data)   # in range: as before

@@ -47,6 +47,9 @@ def _norm_axis(axis, ndim):
         return None
     if isinstance(axis, int):
         axis = (axis,)
+    bad = [a for a in axis if ndim and not -ndim <= a < ndim]
+    if bad:   # as NumPy's AxisError; a wrap-around (a % ndim) would silently pick another axis
+        raise ValueError(f"axis {bad[0]} is out of bounds for a Tensor of {ndim} dimension(s)")
     return tuple(a % ndim if ndim else a for a in axis)
 
 

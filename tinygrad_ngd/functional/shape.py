@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import backend as B
 from ..tensor import Function, Tensor
-from .base import _xp, as_tensor, tangent_or_zeros
+from .base import _norm_axis, _xp, as_tensor, tangent_or_zeros
 
 __all__ = ["reshape", "transpose", "swapaxes", "broadcast_to", "sum_to", "copy", "getitem",
            "concatenate", "stack", "pad"]
@@ -60,7 +60,7 @@ def transpose(x, axes=None):
     x = as_tensor(x)
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
-    axes = tuple(a % x.ndim for a in axes)
+    axes = _norm_axis(tuple(axes), x.ndim) if x.ndim else tuple(axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
     return Transpose(axes)(x)

@@ -79,9 +79,9 @@ def logsumexp(x, axis=None, keepdims=False):
 
 def softmax(x, axis=-1):
     x = as_tensor(x)
-    return Softmax(axis % x.ndim)(x)
+    return Softmax(_norm_axis(axis, x.ndim)[0])(x)
 
 
 def log_softmax(x, axis=-1):
     x = as_tensor(x)
-    return LogSoftmax(axis % x.ndim)(x)
+    return LogSoftmax(_norm_axis(axis, x.ndim)[0])(x)
