@@ -357,10 +357,11 @@ def test_natural_gradient_transfers_are_pinned():
 
 
 def test_prong_transfers_are_pinned():
-    """PRONG over SGD: no device -> host transfer; every T = 2 updates the re-whitening moves
-    the sample rows drawn on the host to the device (one host -> device copy)."""
+    """PRONG over SGD: no device -> host transfer in an update; every T = 2 updates the
+    re-whitening moves the sample rows drawn on the host to the device (one host -> device
+    copy) and tests all layers' inputs for finiteness (one device -> host transfer)."""
     opt, counts = _pinned(lambda p, x: O.PRONG(p, lr=0.1, T=2, n_samples=32, samples=x),
                           lambda o, m, x, y: (o.zero_grad(), F.cross_entropy(m(x), y).backward(), o.step()),
                           4, whitened=True)
-    assert counts == [(0, 0), (0, 1)] * 2, counts
+    assert counts == [(0, 0), (1, 1)] * 2, counts
     assert opt.n_reparametrizations == 3      # at the start, then after updates 2 and 4

@@ -106,8 +106,9 @@ class PRONG(GradientWrapper):
 
     On a device backend a step makes 0 device→host transfers (the base optimizer's gradient
     check is deferred); a re-whitening (every T updates) adds one host→device copy (the
-    sample rows, drawn on the host) and, with ``epsilon=0``, 2 device→host transfers per
-    whitened layer (λ_min and λ_max for the rank test).
+    sample rows, drawn on the host), one device→host transfer (the finiteness test of all
+    layers' inputs, before anything changes) and, with ``epsilon=0``, 2 device→host
+    transfers per whitened layer (λ_min and λ_max for the rank test).
     """
 
     def __init__(self, params, lr=None, T=100, n_samples=1000, epsilon=1e-3, samples=None,
@@ -191,12 +192,6 @@ class PRONG(GradientWrapper):
     def new_whitening(self, name, layer, h):
         """(U, U⁻¹, c) for one layer from its input h (lines 8-9), refusing a singular Σ at ε = 0."""
         eps = self.hyper["epsilon"]
-        # deferred on a device like the gradient check (no transfer); eigh of a NaN Σ would
-        # otherwise fail inside NumPy ("Eigenvalues did not converge") or go NaN on a GPU
-        B.check(B.array_module(h).isfinite(h).all(),
-                f"PRONG: layer {name!r}: its input on the N_s samples holds non-finite values "
-                f"(non-finite samples= or parameters), so μ and Σ cannot be estimated; "
-                f"nothing was re-whitened", FloatingPointError)
         mu, sigma = input_statistics(h)
         U, U_inv, lam = whitening_from_covariance(sigma, eps, self.hyper["whitening"])
         if eps == 0:
@@ -211,6 +206,21 @@ class PRONG(GradientWrapper):
                                  f"(whitening Σ + εI) or other samples; nothing was changed")
         return U, U_inv, mu
 
+    def _check_finite_inputs(self, inputs) -> None:
+        """Refuse non-finite layer inputs before any layer is re-whitened (eigh of a NaN Σ
+        fails inside NumPy, or goes NaN on a GPU).  One device→host transfer per
+        re-whitening for all layers together: the refusal is control flow, so it cannot be
+        deferred to the next synchronization like the gradient check."""
+        xp = B.array_module(*inputs)
+        finite = B.to_numpy(xp.stack([xp.isfinite(h).all() for h in inputs]))
+        bad = [name for (name, _), ok in zip(self.layers, finite) if not ok]
+        if bad:
+            also = f" (and layers {bad[1:]})" if len(bad) > 1 else ""
+            raise FloatingPointError(
+                f"PRONG: layer {bad[0]!r}: its input on the N_s samples{also} holds non-finite values "
+                f"(non-finite samples= or parameters), so μ and Σ cannot be estimated; "
+                f"nothing was re-whitened")
+
     def reparametrize(self) -> None:
         """Re-whiten now: lines 6-11 for every whitened layer; the network's function is
         unchanged.  :meth:`step` calls this every T updates [Desjardins et al. 2015, Alg. 1].
@@ -219,6 +229,7 @@ class PRONG(GradientWrapper):
         leaves the model as it was."""
         start = time.perf_counter()
         inputs = self.layer_inputs(self.draw_samples())
+        self._check_finite_inputs(inputs)
         new = [self.new_whitening(name, layer, h) for (name, layer), h in zip(self.layers, inputs)]
         for (_, layer), (U, U_inv, c) in zip(self.layers, new):
             layer.set_whitening(U, c, U_inv)     # V ← W U⁻¹, d ← b + W c, in place
