@@ -9,6 +9,7 @@ test_curvature_hvp.py / test_curvature_hvp_layers.py, which use the default meth
 
 import numpy as np
 import pytest
+from test_curvature_hvp_layers import _BagOfEmbeddings
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import backend as B
@@ -32,16 +33,6 @@ class _LSTMClassifier(L.Module):
     def forward(self, x):
         out, _ = self.lstm(x)
         return self.head(out[-1])
-
-
-class _BagOfEmbeddings(L.Module):
-    def __init__(self):
-        super().__init__()
-        self.emb = L.Embedding(10, 4)
-        self.head = L.Dense(4, 3)
-
-    def forward(self, ids):
-        return self.head(F.tanh(self.emb(ids)).mean(axis=1))
 
 
 def _problem(kind, rng):

@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_primitives import BINARY, REDUCE, UNARY, broadcast_pair, nonempty_shape_st, normal, shape_st
+from test_primitives import (
+    BINARY,
+    REDUCE,
+    UNARY,
+    broadcast_pair,
+    draw_reduction_args,
+    nonempty_shape_st,
+    normal,
+    shape_st,
+)
 
 import tinygrad_ngd as tg
 from tinygrad_ngd import functional as F
@@ -104,12 +113,7 @@ def test_maximum_minimum_ties_take_the_mean_tangent_as_torch(torch):
 @given(shape=nonempty_shape_st, data=st.data(), seed=st.integers(0, 2**31))
 def test_reduction_jvp(torch, name, shape, data, seed):
     ours, theirs, dom = REDUCE[name]
-    axis = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
-    if name == "var" and (np.prod(shape) if axis is None else shape[axis]) < 2:
-        axis = None
-        if np.prod(shape) < 2:
-            shape = shape + (2,)
-    keepdims = data.draw(st.booleans())
+    shape, axis, keepdims = draw_reduction_args(name, shape, data)
     if axis is None and name in ("max", "min", "logsumexp"):
         theirs_ = lambda t, x: theirs(t, x, tuple(range(x.ndim)), keepdims)  # noqa: E731
     else:

@@ -120,17 +120,22 @@ def test_binary_broadcast_gradcheck(name, shapes, seed):
     check_both(fn, _tensors(np.random.default_rng(seed), shapes, doms))
 
 
-@pytest.mark.parametrize("name", sorted(REDUCE))
-@settings(max_examples=8, deadline=None)
-@given(shape=nonempty_shape_st, data=st.data(), seed=st.integers(0, 2**31))
-def test_reduction_gradcheck(name, shape, data, seed):
-    fn, _, dom = REDUCE[name]
+def draw_reduction_args(name, shape, data):
+    """(shape, axis, keepdims) for a reduction test; var needs >= 2 elements along its axis."""
     axis = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
     if name == "var" and (np.prod(shape) if axis is None else shape[axis]) < 2:
         axis = None
         if np.prod(shape) < 2:
             shape = shape + (2,)
-    keepdims = data.draw(st.booleans())
+    return shape, axis, data.draw(st.booleans())
+
+
+@pytest.mark.parametrize("name", sorted(REDUCE))
+@settings(max_examples=8, deadline=None)
+@given(shape=nonempty_shape_st, data=st.data(), seed=st.integers(0, 2**31))
+def test_reduction_gradcheck(name, shape, data, seed):
+    fn, _, dom = REDUCE[name]
+    shape, axis, keepdims = draw_reduction_args(name, shape, data)
     check_both(lambda x: fn(x, axis, keepdims), _tensors(np.random.default_rng(seed), [shape], [dom]))
 
 
